@@ -70,7 +70,9 @@ class FaceObservation:
                 f"{self.crop_rgb_u8.dtype}"
             )
         if self.matte.shape != self.crop_rgb_u8.shape[:2]:
-            raise ValueError(f"matte shape {self.matte.shape} does not match crop {self.crop_rgb_u8.shape[:2]}")
+            raise ValueError(
+                f"matte shape {self.matte.shape} does not match crop {self.crop_rgb_u8.shape[:2]}"
+            )
         if self.landmarks_px.ndim != 2 or self.landmarks_px.shape[1] not in (2, 3):
             raise ValueError(f"landmarks_px must be N x 2 or N x 3, got {self.landmarks_px.shape}")
 

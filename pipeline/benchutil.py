@@ -64,7 +64,9 @@ def time_call(
             sync()
         times.append((time.perf_counter() - t0) * 1e3)
     a = np.asarray(times)
-    return BenchRow(stage, float(np.median(a)), float(np.percentile(a, 90)), float(a.min()), repeats, dict(extra or {}))
+    return BenchRow(
+        stage, float(np.median(a)), float(np.percentile(a, 90)), float(a.min()), repeats, dict(extra or {})
+    )
 
 
 def format_table(rows: list[BenchRow]) -> str:
@@ -82,7 +84,10 @@ def format_table(rows: list[BenchRow]) -> str:
             v = r.extra.get(k, "")
             cells.append(f"{v:.2f}" if isinstance(v, float) else str(v))
         body.append(cells)
-    widths = [max(len(header[i]), *(len(b[i]) for b in body)) if body else len(header[i]) for i in range(len(header))]
+    widths = [
+        max(len(header[i]), *(len(b[i]) for b in body)) if body else len(header[i])
+        for i in range(len(header))
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     for b in body:

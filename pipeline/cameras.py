@@ -160,7 +160,11 @@ def eg3d_orbit_cam2world(
     phi = math.acos(1.0 - 2.0 * v / math.pi)
     theta = math.pi - horizontal_rad
     origin = np.array(
-        [radius * math.sin(phi) * math.cos(theta), radius * math.cos(phi), radius * math.sin(phi) * math.sin(theta)]
+        [
+            radius * math.sin(phi) * math.cos(theta),
+            radius * math.cos(phi),
+            radius * math.sin(phi) * math.sin(theta),
+        ]
     )
     return look_at_cam2world(origin, lookat)
 
@@ -187,7 +191,9 @@ class Camera:
     """
 
     cam2world: np.ndarray
-    intrinsics: np.ndarray = field(default_factory=lambda: normalized_intrinsics(fov_to_focal(CANONICAL_FOV_DEG)))
+    intrinsics: np.ndarray = field(
+        default_factory=lambda: normalized_intrinsics(fov_to_focal(CANONICAL_FOV_DEG))
+    )
     width: int = 512
     height: int = 512
 
@@ -233,7 +239,7 @@ class Camera:
         return self.cam2world[:3, 2].copy()
 
     @property
-    def K_px(self) -> np.ndarray:  # noqa: N802 - the usual name
+    def K_px(self) -> np.ndarray:
         """Intrinsics in pixels for ``width`` x ``height``."""
         s = np.diag([self.width, self.height, 1.0])
         return s @ self.intrinsics
@@ -290,7 +296,8 @@ def canonical_camera(width: int = 512, height: int = 512) -> Camera:
     theta = _np.float32(math.pi) - half_pi
     r = _np.float32(CANONICAL_RADIUS)
     origin = _np.array(
-        [r * _np.sin(phi) * _np.cos(theta), r * _np.cos(phi), r * _np.sin(phi) * _np.sin(theta)], dtype=_np.float32
+        [r * _np.sin(phi) * _np.cos(theta), r * _np.cos(phi), r * _np.sin(phi) * _np.sin(theta)],
+        dtype=_np.float32,
     )
     target = _np.asarray(LOOKAT_POINT, dtype=_np.float32)
     f = target - origin
@@ -307,7 +314,9 @@ def canonical_camera(width: int = 512, height: int = 512) -> Camera:
     return Camera(m.astype(np.float64), k, width, height)
 
 
-def view_yaws_deg(num_views: int = DEFAULT_NUM_VIEWS, view_cone_deg: float = DEFAULT_VIEW_CONE_DEG) -> np.ndarray:
+def view_yaws_deg(
+    num_views: int = DEFAULT_NUM_VIEWS, view_cone_deg: float = DEFAULT_VIEW_CONE_DEG
+) -> np.ndarray:
     """Yaw of each view, view 0 left-most: ``-cone/2 + i * cone / (N - 1)``.
 
     >>> view_yaws_deg(24)[[0, 23]].tolist()

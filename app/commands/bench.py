@@ -21,11 +21,21 @@ TARGETS = {
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", choices=sorted(TARGETS), help="what to measure")
     p.add_argument("--device", default="cpu", help="torch device for model benchmarks (cpu, cuda, cuda:1)")
-    p.add_argument("--quick", action="store_true", help="reduced sizes and repeats (a couple of minutes on CPU)")
-    p.add_argument("--repeats", type=int, default=None, help="timed runs per stage (default depends on target)")
-    p.add_argument("--views", default="1,6,24", help="comma-separated view counts to measure (default 1,6,24)")
-    p.add_argument("--weights", type=Path, default=None, help="checkpoint for the model bench (default: random)")
-    p.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="also write the results as JSON")
+    p.add_argument(
+        "--quick", action="store_true", help="reduced sizes and repeats (a couple of minutes on CPU)"
+    )
+    p.add_argument(
+        "--repeats", type=int, default=None, help="timed runs per stage (default depends on target)"
+    )
+    p.add_argument(
+        "--views", default="1,6,24", help="comma-separated view counts to measure (default 1,6,24)"
+    )
+    p.add_argument(
+        "--weights", type=Path, default=None, help="checkpoint for the model bench (default: random)"
+    )
+    p.add_argument(
+        "--json", type=Path, default=None, metavar="OUT.json", help="also write the results as JSON"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"voodoo-holo bench {args.target}: not implemented yet in this version.", file=sys.stderr)
             return 2
         raise
-    print(f"voodoo-holo bench {args.target} on {platform.node() or 'this machine'} (device {args.device})", flush=True)
+    print(
+        f"voodoo-holo bench {args.target} on {platform.node() or 'this machine'} (device {args.device})",
+        flush=True,
+    )
     rows = mod.bench(args)
     print(format_table(rows))
     if args.json:

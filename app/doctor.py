@@ -1,0 +1,417 @@
+"""What this machine can do: the probes behind ``voodoo-holo doctor``.
+
+Every probe that could initialise a driver (CUDA, OpenGL, a window system, a webcam) runs in a
+short-lived child process, so the caller never holds a CUDA context or a GL context and a
+crashing driver cannot take the caller down. Probes run concurrently.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import platform
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.paths import user_paths
+
+#: Distributions whose versions are reported (name on PyPI).
+PACKAGES = (
+    "torch",
+    "numpy",
+    "mediapipe",
+    "opencv-contrib-python",
+    "opencv-python",
+    "opencv-python-headless",
+    "opencv-contrib-python-headless",
+    "protobuf",
+    "pyglet",
+    "moderngl",
+    "pyzmq",
+    "imageio-ffmpeg",
+    "onnx",
+    "onnxruntime",
+    "tensorrt",
+)
+OPENCV_DISTS = (
+    "opencv-python",
+    "opencv-contrib-python",
+    "opencv-python-headless",
+    "opencv-contrib-python-headless",
+)
+
+PROBE_TIMEOUT_S = 25.0
+
+
+@dataclass
+class Check:
+    """One line of the report."""
+
+    section: str
+    name: str
+    ok: bool | None  # None = informational
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _child(code: str, timeout: float = PROBE_TIMEOUT_S, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter; it must print one JSON object on its last line."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    lines = [ln for ln in out.stdout.strip().splitlines() if ln.strip()]
+    if not lines:
+        err = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": err[:300]}
+    try:
+        return json.loads(lines[-1])
+    except json.JSONDecodeError:
+        return {"error": lines[-1][:300]}
+
+
+_CUDA_PROBE = r"""
+import json
+try:
+    import torch
+except Exception as e:
+    print(json.dumps({"error": f"torch not importable: {e}"})); raise SystemExit
+gpus = []
+n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+for i in range(n):
+    p = torch.cuda.get_device_properties(i)
+    gpus.append({"index": i, "name": p.name, "memory_gib": round(p.total_memory / 2**30, 1),
+                 "capability": f"{p.major}.{p.minor}"})
+print(json.dumps({"torch": torch.__version__, "cuda_build": torch.version.cuda, "gpus": gpus}))
+"""
+
+_TRT_PROBE = r"""
+import json
+try:
+    import tensorrt as trt
+    print(json.dumps({"version": trt.__version__}))
+except Exception as e:
+    print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+"""
+
+_GL_PROBE = r"""
+import json, sys
+backend = sys.argv[1] if len(sys.argv) > 1 else None
+try:
+    import moderngl
+    kw = {"backend": "egl"} if backend == "egl" else {}
+    ctx = moderngl.create_standalone_context(**kw)
+    info = ctx.info
+    print(json.dumps({"renderer": info.get("GL_RENDERER"), "version": info.get("GL_VERSION"),
+                      "vendor": info.get("GL_VENDOR"), "code": ctx.version_code}))
+    ctx.release()
+except Exception as e:
+    print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+"""
+
+_DISPLAY_PROBE = r"""
+import json
+try:
+    import pyglet
+    d = pyglet.display.get_display()
+    screens = [{"x": s.x, "y": s.y, "width": s.width, "height": s.height,
+                "name": str(getattr(s, "get_display_name", lambda: "")() or "")} for s in d.get_screens()]
+    print(json.dumps({"screens": screens}))
+except Exception as e:
+    print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+"""
+
+_WEBCAM_PROBE = r"""
+import json, sys
+import cv2
+found = []
+for idx in [int(a) for a in sys.argv[1:]]:
+    cap = cv2.VideoCapture(idx)
+    if cap.isOpened():
+        ok, frame = cap.read()
+        found.append({"index": idx, "reads": bool(ok),
+                      "size": [int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))]})
+    cap.release()
+print(json.dumps({"webcams": found}))
+"""
+
+_MEDIAPIPE_PROBE = r"""
+import json
+try:
+    import numpy as np
+    import mediapipe as mp
+    fm = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True)
+    fm.process(np.zeros((64, 64, 3), np.uint8)); fm.close()
+    print(json.dumps({"version": mp.__version__, "face_mesh": True}))
+except Exception as e:
+    print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+"""
+
+
+def _code_with_args(code: str, *args: str) -> str:
+    return f"import sys; sys.argv = {['probe', *args]!r}\n" + code
+
+
+#: Screen sizes of Looking Glass panels (native resolution) -> model name.
+LOOKING_GLASS_SCREENS = {
+    (1536, 2048): "Looking Glass Portrait",
+    (2560, 1600): "Looking Glass 16 (Gen2)",
+    (3840, 2160): "Looking Glass 16/32 (4K panel)",
+    (7680, 4320): "Looking Glass 32 / 8K",
+    (1440, 2560): "Looking Glass Go",
+}
+
+
+def looks_like_looking_glass(width: int, height: int, name: str = "") -> str | None:
+    """A model name when a screen looks like a Looking Glass (by name, then by size)."""
+    if "lkg" in name.lower() or "looking glass" in name.lower():
+        return name or "Looking Glass"
+    return LOOKING_GLASS_SCREENS.get((width, height))
+
+
+def installed_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def video_device_indices() -> list[int]:
+    """Webcam indices worth probing (on Linux the /dev/video* nodes; elsewhere 0-2)."""
+    if sys.platform.startswith("linux"):
+        devs = sorted(Path("/dev").glob("video*"))
+        idx = []
+        for d in devs:
+            suffix = d.name[len("video") :]
+            if suffix.isdigit():
+                idx.append(int(suffix))
+        return idx
+    return [0, 1, 2]
+
+
+def run_checks() -> list[Check]:
+    """Run every probe and return the report lines."""
+    checks: list[Check] = []
+    vers = installed_versions()
+    checks.append(
+        Check(
+            "system",
+            "python",
+            sys.version_info[:2] >= (3, 10),
+            f"{platform.python_version()} ({sys.executable})",
+        )
+    )
+    checks.append(
+        Check("system", "platform", None, f"{platform.system()} {platform.release()} {platform.machine()}")
+    )
+    checks.append(Check("system", "cpu cores", None, str(os.cpu_count())))
+
+    required = ("torch", "numpy", "mediapipe", "pyglet", "moderngl", "pyzmq", "imageio-ffmpeg")
+    for name in PACKAGES:
+        if name in OPENCV_DISTS:
+            continue
+        v = vers[name]
+        ok: bool | None = (v is not None) if name in required else None
+        checks.append(Check("packages", name, ok, v or "not installed"))
+    cv = [d for d in OPENCV_DISTS if vers[d]]
+    cv_detail = ", ".join(f"{d} {vers[d]}" for d in cv) or "not installed"
+    if len(cv) > 1:
+        cv_detail += "  <- several OpenCV distributions share one cv2 folder; keep only opencv-contrib-python"
+    checks.append(Check("packages", "opencv", len(cv) == 1, cv_detail))
+
+    webcam_idx = video_device_indices()
+    probes = {
+        "cuda": (_CUDA_PROBE, 60.0),
+        "tensorrt": (_TRT_PROBE, PROBE_TIMEOUT_S),
+        "egl": (_code_with_args(_GL_PROBE, "egl"), PROBE_TIMEOUT_S),
+        "mediapipe": (_MEDIAPIPE_PROBE, 60.0),
+    }
+    if os.environ.get("DISPLAY") or sys.platform in ("win32", "darwin"):
+        probes["glx"] = (_code_with_args(_GL_PROBE, "default"), PROBE_TIMEOUT_S)
+        probes["displays"] = (_DISPLAY_PROBE, PROBE_TIMEOUT_S)
+    if webcam_idx:
+        probes["webcams"] = (_code_with_args(_WEBCAM_PROBE, *map(str, webcam_idx)), PROBE_TIMEOUT_S)
+    with ThreadPoolExecutor(max_workers=len(probes)) as pool:
+        futs = {k: pool.submit(_child, code, t) for k, (code, t) in probes.items()}
+        res = {k: f.result() for k, f in futs.items()}
+
+    mp_res = res["mediapipe"]
+    checks.append(
+        Check(
+            "tracking",
+            "mediapipe face mesh",
+            "error" not in mp_res,
+            mp_res.get("error") or f"{mp_res['version']}: FaceMesh with bundled models runs offline",
+        )
+    )
+
+    cuda = res["cuda"]
+    gpus = cuda.get("gpus", [])
+    if "error" in cuda:
+        checks.append(Check("gpu", "cuda", False, cuda["error"]))
+    elif not gpus:
+        build = f"CUDA {cuda['cuda_build']} build" if cuda.get("cuda_build") else "CPU-only build"
+        checks.append(
+            Check("gpu", "cuda", None, f"no CUDA GPU (torch {cuda['torch']}, {build})", {"gpus": []})
+        )
+    else:
+        for g in gpus:
+            checks.append(
+                Check(
+                    "gpu",
+                    f"cuda:{g['index']}",
+                    True,
+                    f"{g['name']}, {g['memory_gib']} GiB, sm {g['capability']}",
+                    g,
+                )
+            )
+    trt = res["tensorrt"]
+    checks.append(
+        Check(
+            "gpu",
+            "tensorrt",
+            None,
+            f"TensorRT {trt['version']}"
+            if "version" in trt
+            else "not available (optional: pip install 'voodoo-holo[trt]')",
+        )
+    )
+
+    egl = res["egl"]
+    checks.append(
+        Check(
+            "opengl",
+            "EGL (headless)",
+            "error" not in egl,
+            egl.get("error") or f"{egl['renderer']} | {egl['version']}",
+            egl,
+        )
+    )
+    if "glx" in res:
+        glx = res["glx"]
+        checks.append(
+            Check(
+                "opengl",
+                "window system",
+                "error" not in glx,
+                glx.get("error") or f"{glx['renderer']} | {glx['version']}",
+            )
+        )
+    else:
+        checks.append(
+            Check("opengl", "window system", None, "no display (DISPLAY unset): windows unavailable")
+        )
+
+    screens = res.get("displays", {}).get("screens", [])
+    if "displays" in res and "error" in res["displays"]:
+        checks.append(Check("displays", "screens", False, res["displays"]["error"]))
+    for i, s in enumerate(screens):
+        lkg = looks_like_looking_glass(s["width"], s["height"], s.get("name", ""))
+        tag = f"  <- looks like a {lkg}" if lkg else ""
+        checks.append(
+            Check(
+                "displays",
+                f"screen {i}",
+                None,
+                f"{s['width']}x{s['height']} at ({s['x']},{s['y']}) {s.get('name', '')}{tag}",
+                s,
+            )
+        )
+    if not screens:
+        checks.append(
+            Check(
+                "displays",
+                "looking glass",
+                None,
+                "none found (the preview window or offline render work without)",
+            )
+        )
+
+    cams = res.get("webcams", {}).get("webcams", [])
+    if cams:
+        for c in cams:
+            checks.append(
+                Check("webcams", f"camera {c['index']}", c["reads"], f"{c['size'][0]}x{c['size'][1]}")
+            )
+    else:
+        checks.append(
+            Check("webcams", "webcam", None, "none found (use --driver FILE to drive from a video)")
+        )
+
+    paths = user_paths()
+    weights = paths.find_weights()
+    where = " or ".join(str(p) for p in paths.weights_candidates())
+    checks.append(
+        Check(
+            "files",
+            "VOODOO 3D weights",
+            None,
+            f"found {weights}"
+            if weights
+            else f"not found (looked for {where}); the mesh avatar will be used",
+        )
+    )
+    calib = sorted(paths.calibration_dir.glob("*.json")) if paths.calibration_dir.is_dir() else []
+    checks.append(
+        Check(
+            "files",
+            "calibration",
+            None,
+            f"found {calib[0]}"
+            if calib
+            else f"none stored in {paths.calibration_dir} (looked for a connected Looking Glass drive)",
+        )
+    )
+    checks.append(Check("files", "config", None, str(paths.config_file)))
+    checks.append(Check("files", "engine cache", None, str(paths.engines_dir)))
+    checks.append(Check("files", "logs", None, str(paths.log_dir)))
+
+    # What can run here.
+    have_core = all(vers[p] for p in ("torch", "numpy", "mediapipe", "moderngl")) and "error" not in mp_res
+    gl_ok = "error" not in egl or ("glx" in res and "error" not in res["glx"])
+    modes = []
+    if have_core and gl_ok and vers["imageio-ffmpeg"]:
+        modes.append("offline render (mesh avatar)")
+        if weights:
+            modes.append("offline render (neural avatar)" + ("" if gpus else ", slow on CPU"))
+    if have_core and gl_ok:
+        live = "neural avatar" if (weights and gpus) else "mesh avatar"
+        sink = (
+            "Looking Glass"
+            if any(looks_like_looking_glass(s["width"], s["height"], s.get("name", "")) for s in screens)
+            else ("preview window" if screens else "headless")
+        )
+        src = "webcam" if any(c["reads"] for c in cams) else "driver video file"
+        modes.append(f"live call ({live}, {src}, {sink})")
+    checks.append(
+        Check("summary", "can run", bool(modes), "; ".join(modes) or "nothing: fix the failed lines above")
+    )
+    return checks
+
+
+def format_report(checks: list[Check]) -> str:
+    mark = {True: "ok", False: "FAIL", None: "--"}
+    w_name = max(len(c.name) for c in checks)
+    lines = []
+    section = None
+    for c in checks:
+        if c.section != section:
+            section = c.section
+            lines.append(f"\n[{section}]")
+        lines.append(f"  {mark[c.ok]:<4}  {c.name:<{w_name}}  {c.detail}")
+    return "\n".join(lines).lstrip("\n")

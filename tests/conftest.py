@@ -1,0 +1,80 @@
+"""Test tiers.
+
+- default: CPU only, no display, no webcam, no weights (what ``pytest`` runs).
+- ``slow``: long CPU tests (full-size neural parity...); run with ``--runslow`` or VOODOO_HOLO_SLOW=1.
+- ``gpu``: needs CUDA; skipped when torch sees no GPU.
+- ``gl``: needs OpenGL through EGL; skipped with a reason when no EGL context can be made.
+- ``window``: opens a real window under Xvfb; skipped when Xvfb is not installed.
+- ``camera`` / ``interactive``: a real webcam / a person; never run automatically.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The specs and fixtures folder beside the repository (may be absent in a bare clone).
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+    parser.addoption("--device", default="cpu", help="torch device for model tests (default cpu)")
+
+
+def _egl_available() -> tuple[bool, str]:
+    try:
+        import moderngl
+
+        ctx = moderngl.create_standalone_context(backend="egl")
+        ctx.release()
+        return True, ""
+    except Exception as e:  # any failure here means "no EGL": report it as the skip reason
+        return False, f"no EGL OpenGL context: {type(e).__name__}: {e}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    runslow = config.getoption("--runslow") or os.environ.get("VOODOO_HOLO_SLOW") == "1"
+    skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
+    skip_never = pytest.mark.skip(reason="needs real hardware or a person (camera/interactive)")
+    gpu_ok = None
+    gl_state: tuple[bool, str] | None = None
+    for item in items:
+        if "slow" in item.keywords and not runslow:
+            item.add_marker(skip_slow)
+        if "camera" in item.keywords or "interactive" in item.keywords:
+            item.add_marker(skip_never)
+        if "gpu" in item.keywords:
+            if gpu_ok is None:
+                import torch
+
+                gpu_ok = torch.cuda.is_available()
+            if not gpu_ok:
+                item.add_marker(pytest.mark.skip(reason="no CUDA GPU"))
+        if "gl" in item.keywords:
+            if gl_state is None:
+                gl_state = _egl_available()
+            if not gl_state[0]:
+                item.add_marker(pytest.mark.skip(reason=gl_state[1]))
+        if "window" in item.keywords and shutil.which("Xvfb") is None:
+            item.add_marker(pytest.mark.skip(reason="Xvfb is not installed (apt-get install xvfb)"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The ../shared folder with specs and parity fixtures; skips when absent."""
+    if not SHARED_DIR.is_dir():
+        pytest.skip(f"specs folder {SHARED_DIR.name}/ not found beside the repository")
+    return SHARED_DIR
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read or write the real user's config, weights or caches."""
+    home = tmp_path_factory.mktemp("voodoo_home")
+    monkeypatch.setenv("VOODOO_HOLO_HOME", str(home))
+    monkeypatch.delenv("VOODOO_HOLO_WEIGHTS", raising=False)
