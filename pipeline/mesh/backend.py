@@ -1,0 +1,190 @@
+"""``MeshBackend``: the weight-free avatar behind the :class:`pipeline.avatar.AvatarBackend` interface.
+
+* :meth:`MeshBackend.prepare_source` lifts the source's FaceMesh into the world along the
+  source camera's rays, bakes the face texture (occluded parts mirrored) and builds the head
+  shell.
+* :meth:`MeshBackend.drive` frontalises the driver's landmarks, takes their offsets from the
+  driver's *neutral* frame (the first frame it sees, or the one set by
+  :meth:`MeshBackend.set_driver_neutral`) and adds them, mapped to the source's size and
+  orientation, to the source face. The head pose comes from the driver's camera
+  (``scene.camera``): render the view sweep around it, as with the neural backend.
+* :meth:`MeshBackend.render` draws the scene with a :class:`MeshRenderer`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.avatar import FaceObservation, RenderedViews
+from pipeline.cameras import Camera
+from pipeline.mesh.geometry import (
+    frontalize,
+    lift_landmarks_to_world,
+    mouth_opening_ratio,
+    similarity_fit,
+    validate_landmarks,
+)
+from pipeline.mesh.renderer import MeshRenderer, RendererConfig
+from pipeline.mesh.shell import ShellConfig, build_head_shell
+from pipeline.mesh.state import MeshScene, MeshSource
+from pipeline.mesh.texture import bake_face_atlas, own_texture_weight
+
+__all__ = ["DriveConfig", "MeshBackend", "MeshBackendConfig"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DriveConfig:
+    """How driver expressions are transferred.
+
+    Attributes:
+        expression_gain: multiplier on the driver's landmark offsets (0..3; 1 = as measured).
+        mouth_interior_start / mouth_interior_full: extra mouth opening (inner-lip gap over
+            mouth width, beyond the source photo's own) at which the mouth interior starts to
+            show and is fully shown.
+    """
+
+    expression_gain: float = 1.0
+    mouth_interior_start: float = 0.01
+    mouth_interior_full: float = 0.08
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.expression_gain <= 3.0:
+            raise ValueError(f"DriveConfig.expression_gain must be in [0, 3], got {self.expression_gain}")
+        if not 0.0 <= self.mouth_interior_start < self.mouth_interior_full:
+            raise ValueError("DriveConfig needs 0 <= mouth_interior_start < mouth_interior_full")
+
+
+@dataclass(frozen=True)
+class MeshBackendConfig:
+    """Configuration of the mesh avatar.
+
+    Attributes:
+        atlas_size_px: side of the face texture in canonical UV layout (64..8192).
+        shell / drive / renderer: see :class:`ShellConfig`, :class:`DriveConfig`,
+            :class:`RendererConfig`.
+    """
+
+    atlas_size_px: int = 1024
+    shell: ShellConfig = field(default_factory=ShellConfig)
+    drive: DriveConfig = field(default_factory=DriveConfig)
+    renderer: RendererConfig = field(default_factory=RendererConfig)
+
+    def __post_init__(self) -> None:
+        if not 64 <= self.atlas_size_px <= 8192:
+            raise ValueError(f"MeshBackendConfig.atlas_size_px must be in 64..8192, got {self.atlas_size_px}")
+
+
+def _smoothstep(e0: float, e1: float, x: float) -> float:
+    t = min(max((x - e0) / (e1 - e0), 0.0), 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+class MeshBackend:
+    """The ``mesh`` avatar. Holds the driver's neutral face and (lazily) one renderer."""
+
+    name = "mesh"
+
+    def __init__(self, config: MeshBackendConfig = MeshBackendConfig()) -> None:
+        self.config = config
+        self._renderer: MeshRenderer | None = None
+        self._sources: dict[str, MeshSource] = {}
+        self._driver_neutral_cm: np.ndarray | None = None
+        self._last_offsets_cm: np.ndarray | None = None
+
+    # -- source -------------------------------------------------------------------------
+    def prepare_source(self, source: FaceObservation) -> MeshSource:
+        """Build the textured head of the source photo."""
+        crop = source.crop_rgb_u8
+        lm = validate_landmarks(source.landmarks_px, "source photo")
+        if crop.shape[:2] != (source.camera.height, source.camera.width):
+            raise ValueError(
+                f"source crop is {crop.shape[1]}x{crop.shape[0]} but its camera is "
+                f"{source.camera.width}x{source.camera.height}"
+            )
+        face_world = lift_landmarks_to_world(lm, source.camera)
+        frontal, _ = frontalize(lm)
+        to_world = similarity_fit(frontal, face_world)
+        weight = own_texture_weight(face_world, source.camera)
+        atlas = bake_face_atlas(crop, lm, weight, self.config.atlas_size_px)
+        shell = build_head_shell(source.matte, lm, face_world, source.camera, self.config.shell)
+        src = MeshSource(
+            camera=source.camera,
+            crop_rgb_u8=np.ascontiguousarray(crop),
+            atlas_rgb_u8=atlas,
+            face_world=face_world,
+            face_frontal_cm=frontal,
+            frontal_to_world=to_world,
+            shell=shell,
+            mouth_open_ratio=mouth_opening_ratio(frontal),
+        )
+        self._sources = {src.key: src}
+        return src
+
+    def load_source(self, source: MeshSource) -> None:
+        """Make a source received from another process available to :meth:`render`."""
+        self._sources = {source.key: source}
+
+    # -- driving ------------------------------------------------------------------------
+    def set_driver_neutral(self, driver: FaceObservation | None) -> None:
+        """Use ``driver`` as the neutral face (None: the next driven frame becomes neutral)."""
+        self._driver_neutral_cm = None if driver is None else frontalize(driver.landmarks_px)[0]
+        self._last_offsets_cm = None
+
+    def drive(self, source: MeshSource, driver: FaceObservation) -> MeshScene:
+        """Re-enact ``source`` with the driver's expression; the pose is ``driver.camera``."""
+        held = False
+        try:
+            if not driver.tracked:
+                raise ValueError("the tracker lost the driver's face in this frame")
+            frontal_d, _ = frontalize(driver.landmarks_px)
+            if self._driver_neutral_cm is None:
+                self._driver_neutral_cm = frontal_d
+            offsets = (frontal_d - self._driver_neutral_cm) * self.config.drive.expression_gain
+            self._last_offsets_cm = offsets
+        except ValueError as e:
+            if self._last_offsets_cm is None:
+                raise ValueError(f"mesh avatar: cannot drive from frame {driver.seq}: {e}") from e
+            log.warning("mesh avatar: frame %d unusable (%s); keeping the previous expression", driver.seq, e)
+            offsets, held = self._last_offsets_cm, True
+        face_world = source.face_world + offsets @ source.frontal_to_world.linear.T
+        extra = mouth_opening_ratio(source.face_frontal_cm + offsets) - source.mouth_open_ratio
+        d = self.config.drive
+        interior = _smoothstep(d.mouth_interior_start, d.mouth_interior_full, extra)
+        return MeshScene(
+            seq=driver.seq,
+            timestamp_ns=driver.timestamp_ns,
+            camera=driver.camera,
+            face_world=face_world,
+            mouth_interior=interior,
+            source_key=source.key,
+            expression_held=held,
+        )
+
+    # -- rendering ----------------------------------------------------------------------
+    def render(
+        self, scene: MeshScene, cameras: Sequence[Camera], view_ids: Sequence[int] | None = None
+    ) -> RenderedViews:
+        """Draw ``scene`` for every camera (one batch)."""
+        if self._renderer is None:
+            self._renderer = MeshRenderer(self.config.renderer)
+        if self._renderer.source_key != scene.source_key:
+            src = self._sources.get(scene.source_key)
+            if src is None:
+                raise ValueError(
+                    "MeshBackend.render: unknown source for this scene; call prepare_source or "
+                    "load_source with the scene's source first"
+                )
+            self._renderer.load_source(src)
+        return self._renderer.render(scene, cameras, view_ids)
+
+    def close(self) -> None:
+        """Release the renderer's GL resources."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

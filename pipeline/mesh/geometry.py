@@ -1,0 +1,177 @@
+"""Geometry of the mesh avatar: pure numpy, no GL.
+
+Frames
+    *pixel frame*: FaceMesh landmarks of a 512 crop, ``(x right, y down, z away from the
+    camera)`` in crop pixels (OpenCV camera axes, orthographic).
+    *frontal frame*: the canonical face model's frame (centimetres, y up, z towards the
+    viewer). A face is *frontalised* by a weighted similarity fit of the canonical mesh to its
+    landmarks (MediaPipe's 33 Procrustes points, which barely move with expressions): its
+    shape in this frame is free of head pose and face size, so two faces' expression offsets
+    can be compared and exchanged there.
+    *world*: the EG3D frame of :mod:`pipeline.cameras`. Landmarks are lifted into it along the
+    rays of the observation's camera, so that projecting the lifted face through that camera
+    lands exactly on the landmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.cameras import Camera
+from pipeline.face_model import NUM_MESH_VERTICES, canonical_face_model
+
+__all__ = [
+    "CANONICAL_TO_PIXEL_AXES",
+    "camera_depth",
+    "Similarity",
+    "frontalize",
+    "lift_landmarks_to_world",
+    "mouth_opening_ratio",
+    "similarity_fit",
+    "unproject",
+    "validate_landmarks",
+    "vertex_normals",
+]
+
+#: Axis flip from the canonical frame (y up, z to the viewer) to the pixel frame (y down, z away).
+CANONICAL_TO_PIXEL_AXES = np.diag([1.0, -1.0, -1.0])
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """``y = scale * rotation @ x + translation`` (column vectors)."""
+
+    scale: float
+    rotation: np.ndarray
+    translation: np.ndarray
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        return self.scale * np.asarray(points) @ self.rotation.T + self.translation
+
+    def inverse_apply(self, points: np.ndarray) -> np.ndarray:
+        return (np.asarray(points) - self.translation) @ self.rotation / self.scale
+
+    @property
+    def linear(self) -> np.ndarray:
+        """The 3 x 3 linear part ``scale * rotation``."""
+        return self.scale * self.rotation
+
+    def matrix(self) -> np.ndarray:
+        """4 x 4 homogeneous matrix."""
+        m = np.eye(4)
+        m[:3, :3] = self.linear
+        m[:3, 3] = self.translation
+        return m
+
+    @classmethod
+    def from_matrix(cls, m: np.ndarray) -> Similarity:
+        m = np.asarray(m, dtype=np.float64)
+        lin = m[:3, :3]
+        s = float(np.cbrt(np.linalg.det(lin)))
+        if not s > 0:
+            raise ValueError("a similarity matrix needs a positive determinant")
+        return cls(s, lin / s, m[:3, 3].copy())
+
+
+def similarity_fit(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> Similarity:
+    """Weighted least-squares similarity ``dst ~ s R src + t`` (Umeyama), R a proper rotation."""
+    x = np.asarray(src, dtype=np.float64)
+    y = np.asarray(dst, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 2 or x.shape[1] != 3:
+        raise ValueError(f"similarity_fit needs two N x 3 arrays, got {x.shape} and {y.shape}")
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    mx, my = w @ x, w @ y
+    xc, yc = x - mx, y - my
+    cov = (yc * w[:, None]).T @ xc
+    u, d, vt = np.linalg.svd(cov)
+    sgn = np.ones(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sgn[2] = -1.0
+    r = u @ np.diag(sgn) @ vt
+    var_x = float(w @ (xc**2).sum(axis=1))
+    s = float((d * sgn).sum() / var_x)
+    return Similarity(s, r, my - s * r @ mx)
+
+
+def validate_landmarks(landmarks_px: np.ndarray, what: str = "landmarks") -> np.ndarray:
+    """The first 468 FaceMesh landmarks as float64 ``468 x 3``, or a clear ValueError."""
+    lm = np.asarray(landmarks_px, dtype=np.float64)
+    if lm.ndim != 2 or lm.shape[0] < NUM_MESH_VERTICES or lm.shape[1] != 3:
+        raise ValueError(
+            f"{what}: the mesh avatar needs at least {NUM_MESH_VERTICES} FaceMesh landmarks with x, y, z "
+            f"(N x 3), got shape {lm.shape}"
+        )
+    lm = lm[:NUM_MESH_VERTICES]
+    if not np.all(np.isfinite(lm)):
+        raise ValueError(f"{what}: landmarks contain NaN or infinity")
+    if np.ptp(lm[:, 0]) < 4.0 or np.ptp(lm[:, 1]) < 4.0:
+        raise ValueError(f"{what}: the landmarks are collapsed to a point (face size under 4 px)")
+    return lm
+
+
+def frontalize(landmarks_px: np.ndarray) -> tuple[np.ndarray, Similarity]:
+    """Shape of a face in the frontal frame, and the fit ``canonical -> pixel frame``.
+
+    Returns ``(frontal_cm, fit)``: ``frontal_cm`` (468 x 3, canonical frame) and the similarity
+    fitted from the canonical mesh to the landmarks; ``fit.apply(frontal_cm)`` gives back the
+    landmarks exactly. The fit's rotation includes the axis flip (``CANONICAL_TO_PIXEL_AXES``
+    for a frontal face).
+    """
+    lm = validate_landmarks(landmarks_px)
+    model = canonical_face_model()
+    fit = similarity_fit(model.vertices_cm, lm, model.procrustes_weight_vector())
+    return fit.inverse_apply(lm), fit
+
+
+def lift_landmarks_to_world(landmarks_px: np.ndarray, camera: Camera) -> np.ndarray:
+    """Lift 468 landmarks (crop px, MediaPipe z) into world points seen on them by ``camera``.
+
+    The landmark's depth is the depth of the world origin (the head centre) along the camera
+    axis plus MediaPipe's relative z converted with the weak-perspective scale
+    ``depth / focal_px``. Projecting the result through ``camera`` gives back x, y exactly.
+    """
+    lm = validate_landmarks(landmarks_px)
+    k = camera.K_px
+    fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
+    depth0 = float(np.dot(-camera.center, camera.forward))
+    if depth0 <= 0:
+        raise ValueError("lift_landmarks_to_world: the world origin is behind the camera")
+    z = depth0 + lm[:, 2] * depth0 / fx
+    p_cam = np.stack([(lm[:, 0] - cx) * z / fx, (lm[:, 1] - cy) * z / fy, z], axis=1)
+    return p_cam @ camera.cam2world[:3, :3].T + camera.cam2world[:3, 3]
+
+
+def unproject(pixels: np.ndarray, depth_cam: np.ndarray, camera: Camera) -> np.ndarray:
+    """World points at camera-axis depth ``depth_cam`` behind pixel positions (N x 2)."""
+    k = camera.K_px
+    px = np.asarray(pixels, dtype=np.float64)
+    z = np.asarray(depth_cam, dtype=np.float64)
+    p_cam = np.stack([(px[:, 0] - k[0, 2]) * z / k[0, 0], (px[:, 1] - k[1, 2]) * z / k[1, 1], z], axis=1)
+    return p_cam @ camera.cam2world[:3, :3].T + camera.cam2world[:3, 3]
+
+
+def camera_depth(points_world: np.ndarray, camera: Camera) -> np.ndarray:
+    """Depth along the camera's viewing axis of world points (N x 3)."""
+    return (np.asarray(points_world) - camera.center) @ camera.forward
+
+
+def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Area-weighted unit vertex normals (counter-clockwise triangles face outwards)."""
+    v = np.asarray(vertices, dtype=np.float64)
+    t = np.asarray(triangles)
+    fn = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
+    n = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(n, t[:, k], fn)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+
+
+def mouth_opening_ratio(frontal_cm: np.ndarray) -> float:
+    """Inner-lip gap (13-14) over mouth width (61-291) of a frontalised face."""
+    f = np.asarray(frontal_cm)
+    gap = float(np.linalg.norm(f[13] - f[14]))
+    width = float(np.linalg.norm(f[61] - f[291]))
+    return gap / max(width, 1e-9)

@@ -1,0 +1,91 @@
+"""The face texture: the source crop resampled into the canonical model's UV layout.
+
+Each texel takes its colour from where its point of the face lies in the source crop. Parts
+of the face the source camera saw badly (turned away, foreshortened) take the colour of their
+mirror image on the other side of the face instead, so a source in three-quarter view still
+gets a plausible far cheek.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pipeline.cameras import Camera
+from pipeline.face_model import canonical_face_model
+from pipeline.mesh.geometry import vertex_normals
+from pipeline.mesh.raster import interpolate, rasterize_triangles
+from pipeline.mesh.topology import mirror_index
+
+__all__ = ["atlas_texcoords", "bake_face_atlas", "own_texture_weight"]
+
+
+def atlas_texcoords() -> np.ndarray:
+    """Canonical UVs as texture coordinates with v pointing *down* (row 0 = top of the atlas)."""
+    uv = canonical_face_model().uvs
+    return np.stack([uv[:, 0], 1.0 - uv[:, 1]], axis=1)
+
+
+def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def own_texture_weight(
+    face_world: np.ndarray, camera: Camera, visible_cos: tuple[float, float] = (0.05, 0.3)
+) -> np.ndarray:
+    """Per vertex, how much of its own photo colour to use (1) versus its mirror's (0).
+
+    A vertex is trusted by ``smoothstep(visible_cos, cos(normal, direction to the camera))``;
+    it borrows from its mirror vertex in proportion to how much better that one is seen.
+    """
+    tri = canonical_face_model().triangles
+    n = vertex_normals(face_world, tri)
+    to_cam = camera.center - np.asarray(face_world)
+    to_cam /= np.linalg.norm(to_cam, axis=1, keepdims=True)
+    seen = _smoothstep(visible_cos[0], visible_cos[1], np.sum(n * to_cam, axis=1))
+    mir = mirror_index()
+    return 1.0 - (1.0 - seen) * seen[mir]
+
+
+def _fill_gutters(img: np.ndarray, mask: np.ndarray, iterations: int = 8) -> np.ndarray:
+    """Grow the covered texels outwards so bilinear/mipmap lookups at seams stay on skin."""
+    out = img.astype(np.float32)
+    m = mask.astype(np.float32)
+    for _ in range(iterations):
+        num = cv2.blur(out * m[..., None], (3, 3))
+        den = cv2.blur(m, (3, 3))
+        grow = (m == 0) & (den > 0)
+        out[grow] = num[grow] / den[grow, None]
+        m = np.where(grow, 1.0, m).astype(np.float32)
+    return out
+
+
+def bake_face_atlas(
+    crop_rgb_u8: np.ndarray,
+    landmarks_px: np.ndarray,
+    own_weight: np.ndarray,
+    size_px: int = 1024,
+) -> np.ndarray:
+    """``size_px`` square RGB uint8 atlas in canonical UV layout (rows top-down, v down)."""
+    if not 64 <= size_px <= 8192:
+        raise ValueError(f"atlas size must be in 64..8192 px, got {size_px}")
+    model = canonical_face_model()
+    tri = model.triangles
+    uv_px = atlas_texcoords() * size_px
+    raster = rasterize_triangles(uv_px, tri, size_px, size_px)
+    lm = np.asarray(landmarks_px, dtype=np.float64)[: len(uv_px), :2]
+    mir = mirror_index()
+    per_vertex = np.concatenate([lm, lm[mir], np.asarray(own_weight, dtype=np.float64)[:, None]], axis=1)
+    attrs = interpolate(raster, tri, per_vertex).astype(np.float32)
+    src = crop_rgb_u8.astype(np.float32)
+    own = cv2.remap(
+        src, attrs[..., 0] - 0.5, attrs[..., 1] - 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
+    mirrored = cv2.remap(
+        src, attrs[..., 2] - 0.5, attrs[..., 3] - 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
+    a = attrs[..., 4:5]
+    colour = a * own + (1.0 - a) * mirrored
+    colour = _fill_gutters(colour, raster.mask)
+    return np.clip(np.rint(colour), 0, 255).astype(np.uint8)

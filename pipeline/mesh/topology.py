@@ -1,0 +1,58 @@
+"""Index sets of MediaPipe's canonical face mesh used by the mesh avatar.
+
+The canonical mesh (468 vertices, 898 triangles) is one disk: its only boundary is the face
+oval, and the eyes and the mouth are closed by triangles joining the upper and lower lids /
+lips. Those triangles stretch when the driver opens its mouth, so the mouth ones are drawn as
+the mouth interior instead of skin.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from pipeline.face_model import NUM_MESH_VERTICES, canonical_face_model
+
+__all__ = [
+    "FACE_OVAL_LOOP",
+    "LEFT_EYE_LOOP",
+    "LIPS_INNER_LOOP",
+    "RIGHT_EYE_LOOP",
+    "mirror_index",
+    "mouth_triangle_mask",
+]
+
+#: Inner lip contour, closed loop (upper lip centre 13, lower lip centre 14).
+LIPS_INNER_LOOP = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
+#: The subject's right eye (the image's left in a frontal photo), closed loop.
+RIGHT_EYE_LOOP = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
+#: The subject's left eye, closed loop.
+LEFT_EYE_LOOP = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
+#: The face oval: the boundary of the canonical mesh, closed loop.
+FACE_OVAL_LOOP = (
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+    152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+)  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def mirror_index() -> np.ndarray:
+    """For each canonical vertex, the index of its mirror image across the x = 0 plane."""
+    v = canonical_face_model().vertices_cm
+    mirrored = v * np.array([-1.0, 1.0, 1.0])
+    d = np.linalg.norm(v[None, :, :] - mirrored[:, None, :], axis=2)
+    idx = np.argmin(d, axis=1).astype(np.int32)
+    if np.max(d[np.arange(NUM_MESH_VERTICES), idx]) > 1e-3:
+        raise RuntimeError("the canonical face model is not left-right symmetric")
+    idx.setflags(write=False)
+    return idx
+
+
+@lru_cache(maxsize=1)
+def mouth_triangle_mask() -> np.ndarray:
+    """Boolean mask over the 898 canonical triangles: those spanning the mouth opening."""
+    tri = canonical_face_model().triangles
+    mask = np.isin(tri, np.asarray(LIPS_INNER_LOOP)).all(axis=1)
+    mask.setflags(write=False)
+    return mask
