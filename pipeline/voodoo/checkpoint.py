@@ -1,0 +1,196 @@
+"""Reading and checking VOODOO 3D checkpoints (the official ``voodoo3d.pth`` layout).
+
+* The file is read with ``torch.load(weights_only=True)`` (no pickled code runs), memory-
+  mapped when the format allows it; a ``{"state_dict": ...}`` wrapper is unwrapped.
+* Every parameter of the official layout (701 tensors, 240,987,421 values) must be present
+  with its exact shape; the 15 StyleGAN noise maps too. The other buffers (canonical
+  camera, ``lookat_point``, ``plane_axes``, coordinate grids) are rebuilt when absent.
+* Extra keys are reported (e.g. from a training wrapper) and ignored.
+
+Problems raise :class:`CheckpointError` with a message that names the offending keys.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from pipeline.voodoo.blocks import coordinate_grid
+from pipeline.voodoo.model import ModelConfig, Voodoo3D, canonical_buffers
+from pipeline.voodoo.renderer import PLANE_AXES
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointReport",
+    "expected_layout",
+    "load_model",
+    "read_state_dict",
+    "validate_state_dict",
+]
+
+_LIST_LIMIT = 12
+
+
+class CheckpointError(ValueError):
+    """The file is not a usable VOODOO 3D checkpoint; the message says why in one line."""
+
+
+@dataclass
+class CheckpointReport:
+    """What :func:`validate_state_dict` found.
+
+    Attributes:
+        missing: required keys absent from the file.
+        mismatched: ``(key, expected shape, found shape)`` for keys with a wrong shape.
+        extra: keys the model does not know (ignored).
+        rebuilt: recomputable buffers that were absent and will be rebuilt.
+        not_float: keys whose tensor is not floating point.
+    """
+
+    missing: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    rebuilt: list[str] = field(default_factory=list)
+    not_float: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.mismatched or self.not_float)
+
+    def error_message(self, source: str) -> str:
+        def names(items: list[str]) -> str:
+            more = f" (+{len(items) - _LIST_LIMIT} more)" if len(items) > _LIST_LIMIT else ""
+            return ", ".join(items[:_LIST_LIMIT]) + more
+
+        parts = []
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing key(s): {names(self.missing)}")
+        if self.mismatched:
+            shown = [f"{k} expected {list(e)} found {list(f)}" for k, e, f in self.mismatched]
+            parts.append(f"{len(self.mismatched)} key(s) with the wrong shape: {names(shown)}")
+        if self.not_float:
+            parts.append(f"{len(self.not_float)} non-float tensor(s): {names(self.not_float)}")
+        return f"{source} is not a VOODOO 3D checkpoint in the official layout: " + "; ".join(parts)
+
+
+def _is_recomputable(key: str) -> bool:
+    return key in ("lookat_point", "canonical_cam2world", "canonical_intrinsics", "renderer.plane_axes") or (
+        key.endswith(".id_grid")
+    )
+
+
+def expected_layout(keep_unused: bool = True) -> dict[str, tuple[tuple[int, ...], str]]:
+    """``key -> (shape, "param" | "buffer")`` of the official state dict (723 entries).
+
+    Built from our module tree on the meta device (no memory, no initialisation).
+    """
+    with torch.device("meta"):
+        model = Voodoo3D(ModelConfig(keep_unused=keep_unused))
+    layout = {k: (tuple(v.shape), "param") for k, v in model.named_parameters()}
+    layout.update({k: (tuple(v.shape), "buffer") for k, v in model.named_buffers()})
+    return layout
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """Load a state dict from ``path`` safely; raises :class:`CheckpointError` on any problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {p} does not exist or is not a file")
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {p} is empty")
+    mmap = zipfile.is_zipfile(p)  # only the zip format can be memory-mapped
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"checkpoint {p} holds objects other than tensors and was refused ({first})"
+        ) from e
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, io.UnsupportedOperation) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"checkpoint {p} cannot be read (truncated or not a PyTorch file): {first}"
+        ) from e
+    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"checkpoint {p} holds a {type(obj).__name__}, not a state dict")
+    bad = [str(k) for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, Tensor)]
+    if bad:
+        raise CheckpointError(
+            f"checkpoint {p} has {len(bad)} entries that are not named tensors, e.g. {bad[0]}"
+        )
+    if not obj:
+        raise CheckpointError(f"checkpoint {p} is an empty state dict")
+    return dict(obj)
+
+
+def validate_state_dict(state: Mapping[str, Tensor]) -> CheckpointReport:
+    """Compare a state dict with the official layout (see the module docstring)."""
+    layout = expected_layout(keep_unused=True)
+    report = CheckpointReport()
+    for key, (shape, _) in layout.items():
+        if key not in state:
+            (report.rebuilt if _is_recomputable(key) else report.missing).append(key)
+            continue
+        found = tuple(state[key].shape)
+        if found != shape:
+            report.mismatched.append((key, shape, found))
+        elif not state[key].is_floating_point():
+            report.not_float.append(key)
+    report.extra = sorted(k for k in state if k not in layout)
+    return report
+
+
+def _rebuilt_buffer(key: str, shape: tuple[int, ...]) -> Tensor:
+    if key == "renderer.plane_axes":
+        return torch.tensor(PLANE_AXES, dtype=torch.float32)
+    if key.endswith(".id_grid"):
+        return coordinate_grid(shape[-2], shape[-1])
+    return canonical_buffers()[key]
+
+
+def load_model(
+    path: str | os.PathLike[str], config: ModelConfig | None = None, progress: bool = True
+) -> tuple[Voodoo3D, CheckpointReport]:
+    """Read, check and load a checkpoint; returns the placed model and the report.
+
+    Raises:
+        CheckpointError: unreadable file, missing/reshaped keys, or unsupported values.
+    """
+    from tqdm.auto import tqdm
+
+    config = config or ModelConfig()
+    state = read_state_dict(path)
+    report = validate_state_dict(state)
+    if not report.ok:
+        raise CheckpointError(report.error_message(str(path)))
+    axes = state.get("renderer.plane_axes")
+    if axes is not None and not torch.equal(axes.float(), torch.tensor(PLANE_AXES)):
+        raise CheckpointError(
+            f"{path}: renderer.plane_axes is not the (XY, XZ, ZY) layout this renderer uses"
+        )
+    layout = expected_layout(keep_unused=config.keep_unused)
+    dev = torch.device(config.device)
+    wanted = list(layout)
+    total = sum(int(torch.Size(layout[k][0]).numel()) * 4 for k in wanted)
+    tensors: dict[str, Tensor] = {}
+    with tqdm(total=total, unit="B", unit_scale=True, desc="loading VOODOO 3D", disable=not progress) as bar:
+        for key in wanted:
+            src = state.pop(key) if key in state else _rebuilt_buffer(key, layout[key][0])
+            tensors[key] = src.to(device=dev, dtype=torch.float32, copy=True)
+            del src
+            bar.update(tensors[key].numel() * 4)
+    state.clear()
+    with torch.device("meta"):
+        model = Voodoo3D(config)
+    model.load_state_dict(tensors, strict=True, assign=True)
+    return model.place(), report
