@@ -321,7 +321,10 @@ def _cells(raw: Any, source: str) -> tuple[SubpixelCell, ...]:
             raise CalibrationError(name, f"expected an object with {', '.join(_CELL_KEYS)}", source)
         values = []
         for k in _CELL_KEYS:
-            x = _number(cell, k, source, None)
+            try:
+                x = _number(cell, k, source, None)
+            except CalibrationError as e:
+                raise CalibrationError(f"{name}.{k}", e.message, source) from None
             if abs(x) > 4.0:
                 raise CalibrationError(
                     f"{name}.{k}",

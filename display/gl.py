@@ -7,7 +7,7 @@
 * :class:`OverlayPass`: a small RGBA image (the status line) blended on top.
 
 Everything here runs on the thread that owns the context; objects are released explicitly.
-Shaders live in ``display/shaders/*.glsl``-style files shipped with the package.
+Shaders are the ``display/shaders/*.glsl`` files shipped with the package.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = [
     "PreviewPass",
     "QuiltTexture",
     "check_gl_error",
+    "collect_gl_garbage",
     "create_headless_context",
     "load_shader",
 ]
@@ -53,6 +54,20 @@ def create_headless_context() -> moderngl.Context:
     return ctx
 
 
+def collect_gl_garbage(ctx: moderngl.Context) -> int:
+    """Release GL objects whose Python wrappers were dropped (``context_gc`` mode); call once
+    per frame. Objects already released explicitly are skipped: moderngl 5.13 queues them too,
+    and its own ``ctx.gc()`` then fails on them."""
+    pending = ctx.objects
+    count = 0
+    while pending:
+        obj = pending.popleft()
+        if not isinstance(obj, moderngl.InvalidObject):
+            obj.release()
+            count += 1
+    return count
+
+
 def check_gl_error(ctx: moderngl.Context, where: str) -> None:
     """Raise if OpenGL recorded an error (this also clears it)."""
     err = ctx.error
@@ -61,7 +76,9 @@ def check_gl_error(ctx: moderngl.Context, where: str) -> None:
 
 
 def _program(ctx: moderngl.Context, fragment: str) -> moderngl.Program:
-    return ctx.program(vertex_shader=load_shader("fullscreen.vert"), fragment_shader=load_shader(fragment))
+    return ctx.program(
+        vertex_shader=load_shader("fullscreen.vert.glsl"), fragment_shader=load_shader(fragment)
+    )
 
 
 def _set(prog: moderngl.Program, name: str, value: object) -> None:
@@ -112,7 +129,7 @@ class LenticularPass:
 
     def __init__(self, ctx: moderngl.Context) -> None:
         self.ctx = ctx
-        self.program = _program(ctx, "lenticular.frag")
+        self.program = _program(ctx, "lenticular.frag.glsl")
         self.vao = ctx.vertex_array(self.program, [])
         self._lut_x: moderngl.Texture | None = None
         self._lut_y: moderngl.Texture | None = None
@@ -186,7 +203,7 @@ class PreviewPass:
 
     def __init__(self, ctx: moderngl.Context) -> None:
         self.ctx = ctx
-        self.program = _program(ctx, "preview.frag")
+        self.program = _program(ctx, "preview.frag.glsl")
         self.vao = ctx.vertex_array(self.program, [])
 
     def render(
@@ -228,7 +245,7 @@ class OverlayPass:
 
     def __init__(self, ctx: moderngl.Context) -> None:
         self.ctx = ctx
-        self.program = _program(ctx, "overlay.frag")
+        self.program = _program(ctx, "overlay.frag.glsl")
         self.vao = ctx.vertex_array(self.program, [])
         self._texture: moderngl.Texture | None = None
 
