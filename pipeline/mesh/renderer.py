@@ -8,8 +8,9 @@ tile of one offscreen framebuffer, then reads it back once.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -54,6 +55,18 @@ class RendererConfig:
             raise ValueError("RendererConfig.max_framebuffer_px must be >= 64")
 
 
+def _in_context(method: Callable) -> Callable:
+    """Run a method with the renderer's GL context current (several contexts may share a thread)."""
+
+    @functools.wraps(method)
+    def inner(self: MeshRenderer, *args: object, **kwargs: object) -> object:
+        self._check_open()
+        with self.ctx:
+            return method(self, *args, **kwargs)
+
+    return inner
+
+
 def _shader(name: str) -> str:
     return resources.files("pipeline.mesh.shaders").joinpath(name).read_text(encoding="utf-8")
 
@@ -82,6 +95,12 @@ class MeshRenderer:
         self.config = config
         self._owns_ctx = ctx is None
         self.ctx = moderngl.create_standalone_context(backend="egl") if ctx is None else ctx
+        self._closed = False
+        self._create_objects()
+
+    @_in_context
+    def _create_objects(self) -> None:
+        config = self.config
         self._prog = self.ctx.program(
             vertex_shader=_shader("mesh.vert.glsl"), fragment_shader=_shader("mesh.frag.glsl")
         )
@@ -107,9 +126,9 @@ class MeshRenderer:
         self._fbos: dict[tuple[int, int, int, int], list[moderngl.Framebuffer]] = {}
         self._fbo_objs: list[moderngl.Renderbuffer | moderngl.Framebuffer] = []
         self.source_key: str | None = None
-        self._closed = False
 
     # -- source -------------------------------------------------------------------------
+    @_in_context
     def load_source(self, source: MeshSource) -> None:
         """Upload the source's textures and static geometry (replacing a previous source)."""
         self._check_open()
@@ -117,16 +136,18 @@ class MeshRenderer:
         self._atlas = _texture(self.ctx, source.atlas_rgb_u8)
         self._crop = _texture(self.ctx, source.crop_rgb_u8)
         sh = source.shell
-        pos = self.ctx.buffer(sh.vertices_world.astype("f4").tobytes())
-        uv = self.ctx.buffer(sh.texcoords.astype("f4").tobytes())
-        ibo = self.ctx.buffer(sh.triangles.astype("i4").tobytes())
-        self._shell_vao = self.ctx.vertex_array(
-            self._prog,
-            [(pos, "3f", "in_position"), (uv, "2f", "in_texcoord")],
-            index_buffer=ibo,
-            index_element_size=4,
-        )
-        self._source_objs = [self._atlas, self._crop, pos, uv, ibo, self._shell_vao]
+        self._source_objs = [self._atlas, self._crop]
+        if len(sh.triangles):
+            pos = self.ctx.buffer(sh.vertices_world.astype("f4").tobytes())
+            uv = self.ctx.buffer(sh.texcoords.astype("f4").tobytes())
+            ibo = self.ctx.buffer(sh.triangles.astype("i4").tobytes())
+            self._shell_vao = self.ctx.vertex_array(
+                self._prog,
+                [(pos, "3f", "in_position"), (uv, "2f", "in_texcoord")],
+                index_buffer=ibo,
+                index_element_size=4,
+            )
+            self._source_objs += [pos, uv, ibo, self._shell_vao]
         self.source_key = source.key
 
     def _release_source(self) -> None:
@@ -158,12 +179,13 @@ class MeshRenderer:
         return self._fbos[key]
 
     # -- drawing ------------------------------------------------------------------------
+    @_in_context
     def render(
         self, scene: MeshScene, cameras: Sequence[Camera], view_ids: Sequence[int] | None = None
     ) -> RenderedViews:
         """Draw ``scene`` through every camera (all of one size); black background."""
         self._check_open()
-        if self._shell_vao is None or self.source_key is None:
+        if self._atlas is None or self._crop is None or self.source_key is None:
             raise RuntimeError("MeshRenderer.render: no source loaded (call load_source first)")
         if scene.source_key != self.source_key:
             raise ValueError(
@@ -201,7 +223,7 @@ class MeshRenderer:
             for i, cam in enumerate(chunk):
                 r, c = divmod(i, cols)
                 draw.viewport = (c * w, r * h, w, h)
-                self._draw_view(scene, cam)
+                self._draw_view(scene, cam, self._atlas, self._crop)
             if read is not draw:
                 self.ctx.copy_framebuffer(read, draw)
             raw = np.frombuffer(read.read(components=4, alignment=1), dtype=np.uint8)
@@ -213,17 +235,19 @@ class MeshRenderer:
         alpha = out[..., 3].astype(np.float32) / 255.0
         return RenderedViews(rgb_u8=rgb, view_ids=ids, alpha=alpha)
 
-    def _draw_view(self, scene: MeshScene, cam: Camera) -> None:
+    def _draw_view(
+        self, scene: MeshScene, cam: Camera, atlas: moderngl.Texture, crop: moderngl.Texture
+    ) -> None:
         view = opencv_cam2world_to_opengl_view(cam.cam2world)
         proj = opengl_projection_from_intrinsics(
             cam.intrinsics, self.config.near_world, self.config.far_world
         )
         self._prog["u_view_projection"].write((proj @ view).T.astype("f4").tobytes())
-        assert self._crop is not None and self._atlas is not None and self._shell_vao is not None
         self._prog["u_interior"].value = 0.0
-        self._crop.use(0)
-        self._shell_vao.render(moderngl.TRIANGLES)
-        self._atlas.use(0)
+        if self._shell_vao is not None:
+            crop.use(0)
+            self._shell_vao.render(moderngl.TRIANGLES)
+        atlas.use(0)
         self._skin_vao.render(moderngl.TRIANGLES)
         self._prog["u_interior"].value = float(scene.mouth_interior)
         self._mouth_vao.render(moderngl.TRIANGLES)
@@ -237,6 +261,13 @@ class MeshRenderer:
         """Release every GL object (and the context when the renderer created it)."""
         if self._closed:
             return
+        with self.ctx:
+            self._release_objects()
+        if self._owns_ctx:
+            self.ctx.release()
+        self._closed = True
+
+    def _release_objects(self) -> None:
         self._release_source()
         for obj in reversed(self._fbo_objs):
             obj.release()
@@ -251,9 +282,6 @@ class MeshRenderer:
         ):
             obj.release()
         self._prog.release()
-        if self._owns_ctx:
-            self.ctx.release()
-        self._closed = True
 
     def __enter__(self) -> MeshRenderer:
         return self

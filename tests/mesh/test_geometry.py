@@ -1,0 +1,177 @@
+"""Pure geometry of the mesh avatar (no GL): fits, lifting, topology, shell, texture, states."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.avatar import FaceObservation
+from pipeline.cameras import rotation_about_axis
+from pipeline.face_model import canonical_face_model
+from pipeline.mesh.backend import DriveConfig, MeshBackend, MeshBackendConfig
+from pipeline.mesh.geometry import (
+    camera_depth,
+    frontalize,
+    lift_landmarks_to_world,
+    similarity_fit,
+    validate_landmarks,
+)
+from pipeline.mesh.renderer import RendererConfig
+from pipeline.mesh.shell import ShellConfig
+from pipeline.mesh.state import MeshScene, MeshSource
+from pipeline.mesh.texture import own_texture_weight
+from pipeline.mesh.topology import (
+    FACE_OVAL_LOOP,
+    LEFT_EYE_LOOP,
+    LIPS_INNER_LOOP,
+    RIGHT_EYE_LOOP,
+    mirror_index,
+    mouth_triangle_mask,
+)
+from pipeline.wire import Message, decode, encode
+
+
+def _loop_edges(loop: tuple[int, ...]) -> set[frozenset[int]]:
+    return {frozenset((loop[i], loop[(i + 1) % len(loop)])) for i in range(len(loop))}
+
+
+def test_loops_match_mediapipe_connections() -> None:
+    from mediapipe.python.solutions import face_mesh_connections as c
+
+    def edges(conn: frozenset[tuple[int, int]]) -> set[frozenset[int]]:
+        return {frozenset(e) for e in conn}
+
+    assert _loop_edges(LEFT_EYE_LOOP) == edges(c.FACEMESH_LEFT_EYE)
+    assert _loop_edges(RIGHT_EYE_LOOP) == edges(c.FACEMESH_RIGHT_EYE)
+    assert _loop_edges(FACE_OVAL_LOOP) == edges(c.FACEMESH_FACE_OVAL)
+    assert _loop_edges(LIPS_INNER_LOOP) <= edges(c.FACEMESH_LIPS)
+
+
+def test_mirror_index_and_mouth_triangles() -> None:
+    mir = mirror_index()
+    v = canonical_face_model().vertices_cm
+    assert np.array_equal(mir[mir], np.arange(len(v)))
+    np.testing.assert_allclose(v[mir] * [-1, 1, 1], v, atol=1e-3)
+    assert mir[1] == 1 and mir[33] == 263  # nose tip on the axis; eye corners swap
+    mouth = mouth_triangle_mask()
+    assert 10 <= mouth.sum() <= 30
+    tri = canonical_face_model().triangles[mouth]
+    assert np.all(np.abs(v[tri][..., 1] - v[13, 1]) < 1.5)  # all within 1.5 cm of the lip line
+
+
+def test_similarity_fit_recovers_a_known_transform() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3))
+    r = rotation_about_axis((0.3, 1.0, -0.2), 0.7)
+    y = 2.5 * x @ r.T + np.array([1.0, -2.0, 3.0])
+    fit = similarity_fit(x, y)
+    assert fit.scale == pytest.approx(2.5)
+    np.testing.assert_allclose(fit.rotation, r, atol=1e-9)
+    np.testing.assert_allclose(fit.apply(x), y, atol=1e-9)
+    np.testing.assert_allclose(fit.inverse_apply(y), x, atol=1e-9)
+
+
+def test_frontalize_removes_head_pose_and_size() -> None:
+    model = canonical_face_model()
+    shape = model.vertices_cm.copy()
+    shape[14] -= (0.0, 0.8, 0.0)  # an expression: the lower lip drops
+    flip = np.diag([1.0, -1.0, -1.0])
+    lm_a = 30.0 * shape @ flip.T + (256.0, 250.0, 0.0)
+    r = rotation_about_axis((0.0, 1.0, 0.0), 0.4) @ rotation_about_axis((1.0, 0.0, 0.0), -0.2)
+    lm_b = 18.0 * shape @ (r @ flip).T + (200.0, 300.0, 5.0)
+    fa, _ = frontalize(lm_a)
+    fb, _ = frontalize(lm_b)
+    np.testing.assert_allclose(fa, fb, atol=1e-6)
+    assert np.linalg.norm(fa[13] - fa[14]) > 0.5  # the expression survives
+
+
+def test_validate_landmarks_errors_are_clear() -> None:
+    with pytest.raises(ValueError, match="468 FaceMesh landmarks"):
+        validate_landmarks(np.zeros((68, 2)))
+    bad = np.ones((478, 3))
+    bad[5, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        validate_landmarks(bad)
+    with pytest.raises(ValueError, match="collapsed"):
+        validate_landmarks(np.ones((478, 3)))
+
+
+def test_lifted_face_projects_onto_the_landmarks(astronaut_obs: FaceObservation) -> None:
+    lm = astronaut_obs.landmarks_px
+    world = lift_landmarks_to_world(lm, astronaut_obs.camera)
+    np.testing.assert_allclose(astronaut_obs.camera.project(world), lm[:468, :2], atol=1e-6)
+    # The head sits near the world origin, about as wide as the canonical framing implies.
+    width = np.linalg.norm(world[234] - world[454])
+    assert 0.2 < width < 0.45, width
+    assert np.linalg.norm(world.mean(axis=0)) < 0.3
+    # The nose tip is nearer the camera than the cheeks.
+    d = camera_depth(world, astronaut_obs.camera)
+    assert d[1] < d[234] and d[1] < d[454]
+
+
+def test_source_state(astronaut_obs: FaceObservation) -> None:
+    be = MeshBackend()
+    src = be.prepare_source(astronaut_obs)
+    cam = astronaut_obs.camera
+    # Shell vertices lie on the pixel rays of their texture coordinates.
+    sh = src.shell
+    np.testing.assert_allclose(cam.project(sh.vertices_world), sh.texcoords * 512.0, atol=0.05)
+    assert len(sh.triangles) > 5000
+    # ... and behind the face: compare with the face depth at the nose and the cheeks.
+    face_px = astronaut_obs.landmarks_px[:468, :2]
+    shell_px = sh.texcoords * 512.0
+    shell_d = camera_depth(sh.vertices_world, cam)
+    face_d = camera_depth(src.face_world, cam)
+    for i in (1, 4, 50, 280, 152):
+        j = np.argmin(np.linalg.norm(shell_px - face_px[i], axis=1))
+        assert shell_d[j] > face_d[i], i
+    # The shell reaches above the face (hair) and below it (neck) inside the matte.
+    assert shell_px[:, 1].min() < face_px[:, 1].min() - 30
+    assert shell_px[:, 1].max() > face_px[:, 1].max() + 30
+    # Texture: a frontal source uses its own pixels in the middle of the face.
+    w = own_texture_weight(src.face_world, cam)
+    assert w[[1, 4, 13, 14, 33, 263]].min() > 0.99
+    assert src.atlas_rgb_u8.shape == (1024, 1024, 3) and src.atlas_rgb_u8.mean() > 60
+
+
+def test_mirror_fill_for_a_turned_source(astronaut_obs: FaceObservation) -> None:
+    # Seen from 60 degrees to the side, the far cheek is hidden and borrows from its mirror.
+    from pipeline.cameras import view_sweep
+
+    cam = view_sweep(astronaut_obs.camera, 2, 120.0, mode="orbit", pivot=(0.0, 0.0, 0.0))[1]
+    world = lift_landmarks_to_world(astronaut_obs.landmarks_px, astronaut_obs.camera)
+    w = own_texture_weight(world, cam)
+    near_cheek, far_cheek = (454, 234) if cam.center[0] > 0 else (234, 454)
+    assert w[near_cheek] > 0.9 and w[far_cheek] < 0.3
+
+
+def test_states_cross_the_wire(astronaut_obs: FaceObservation) -> None:
+    be = MeshBackend()
+    src = be.prepare_source(astronaut_obs)
+    scene = be.drive(src, astronaut_obs)
+    for state, cls, kind in ((src, MeshSource, "source"), (scene, MeshScene, "scene")):
+        msg = decode(encode(Message(kind, 7, 123, state.to_arrays(), {})), copy=True)
+        back = cls.from_arrays(msg.arrays)
+        for name, a in state.to_arrays().items():
+            np.testing.assert_array_equal(np.asarray(msg.arrays[name]), a, err_msg=name)
+        assert isinstance(back, cls)
+    back_src = MeshSource.from_arrays(src.to_arrays())
+    assert back_src.key == src.key
+    back_scene = MeshScene.from_arrays(scene.to_arrays())
+    assert back_scene.source_key == src.key and back_scene.seq == scene.seq
+    np.testing.assert_array_equal(back_scene.face_world, scene.face_world)
+    with pytest.raises(ValueError, match="face_world"):
+        arrays = dict(scene.to_arrays())
+        del arrays["face_world"]
+        MeshScene.from_arrays(arrays)
+
+
+def test_configs_validate() -> None:
+    with pytest.raises(ValueError, match="grid_step_px"):
+        ShellConfig(grid_step_px=0)
+    with pytest.raises(ValueError, match="msaa_samples"):
+        RendererConfig(msaa_samples=3)
+    with pytest.raises(ValueError, match="expression_gain"):
+        DriveConfig(expression_gain=-1.0)
+    with pytest.raises(ValueError, match="atlas_size_px"):
+        MeshBackendConfig(atlas_size_px=10)
