@@ -1,0 +1,122 @@
+"""The compositor through real OpenGL (EGL, offscreen): lenticular output equals the numpy
+reference of the assembled quilt; preview shows the selected view; test pattern; stale marks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from calibration.patterns import view_colour
+from calibration.visual import parse_visual
+from display.quilt import QuiltLayout, assemble_quilt
+
+pytestmark = pytest.mark.gl
+DATA = Path(__file__).resolve().parents[1] / "data" / "looking_glass"
+LAYOUT = QuiltLayout(cols=6, rows=4, tile_w_px=24, tile_h_px=32, aspect=0.75)
+
+
+def views_for(seq: int) -> np.ndarray:
+    rng = np.random.default_rng(seq)
+    return rng.integers(0, 256, (24, 32, 24, 3), dtype=np.uint8)
+
+
+def flat_views() -> np.ndarray:
+    return np.stack([np.full((32, 24, 3), (10 * v, 255 - 10 * v, 100), np.uint8) for v in range(24)])
+
+
+def feed(comp, seq: int, views: np.ndarray, renderers=(3, 1, 0, 2)) -> None:
+    for r in renderers:
+        ids = list(range(6 * r, 6 * r + 6))[::-1]
+        comp.submit(seq, ids, views[ids], t_capture_ns=1_000_000_000 + seq)
+
+
+def test_lenticular_frame_matches_numpy_reference(ctx, tmp_path):
+    from display.compositor import Compositor, CompositorConfig
+    from display.lenticular import interleave_numpy
+    from display.sinks import OffscreenSink
+
+    raw = json.loads((DATA / "gen3_visual.json").read_text())
+    raw["screenW"], raw["screenH"] = {"value": 96}, {"value": 128}
+    shader = parse_visual(raw).shader_params()
+    sink = OffscreenSink(ctx, 96, 128)
+    comp = Compositor(sink, CompositorConfig(LAYOUT, "lenticular", filter_mode="nearest"), shader)
+    try:
+        assert comp.present() is not None  # first draw: black
+        feed(comp, 7, views_for(7), renderers=(3, 1))
+        assert comp.present() is None  # incomplete: nothing new to draw
+        feed(comp, 7, views_for(7), renderers=(0, 2))
+        info = comp.present(now_ns=1_000_000_000 + 7 + 25_000_000)
+        assert info.seq == 7 and info.complete and info.latency_ms == pytest.approx(25.0)
+        got = sink.read_rgb()
+        expected = interleave_numpy(assemble_quilt(views_for(7), LAYOUT), LAYOUT, shader, "nearest")
+        np.testing.assert_array_equal(got, expected)
+        Image.fromarray(got).save(tmp_path / "compositor_lenticular.png")
+    finally:
+        comp.release()
+        sink.release()
+
+
+def test_lenticular_mode_refuses_a_wrong_output_size(ctx):
+    from display.compositor import Compositor, CompositorConfig
+    from display.sinks import OffscreenSink
+
+    shader = parse_visual(json.loads((DATA / "portrait_visual.json").read_text())).shader_params()
+    sink = OffscreenSink(ctx, 96, 128)
+    try:
+        with pytest.raises(ValueError, match="1:1 to panel pixels"):
+            Compositor(sink, CompositorConfig(LAYOUT, "lenticular"), shader)
+    finally:
+        sink.release()
+
+
+def test_preview_sweeps_views_marks_stale_ones_and_shows_the_test_pattern(ctx, tmp_path):
+    from display.compositor import Compositor, CompositorConfig
+    from display.sinks import OffscreenSink
+
+    sink = OffscreenSink(ctx, 240, 160)
+    comp = Compositor(sink, CompositorConfig(LAYOUT, "preview", stale_after_frames=1))
+    views = flat_views()
+    try:
+        feed(comp, 1, views)
+        comp.present()
+        centre = (80, 120)  # row, col: inside the letterboxed view, clear of the status line
+
+        def shown() -> tuple[int, ...]:
+            return tuple(int(c) for c in sink.read_rgb()[centre])
+
+        assert shown() == tuple(int(c) for c in views[12, 0, 0])  # starts at the middle view
+        img = sink.read_rgb()
+        assert img[80, 10].max() == 0  # black bar left of the 3:4 view in a 3:2 window
+        assert img[5:20, 5:60].mean() > img[60:100, 5:40].mean()  # status text drawn top-left
+        comp.step_view(-12)
+        comp.present()
+        assert shown() == tuple(int(c) for c in views[0, 0, 0])
+        Image.fromarray(sink.read_rgb()).save(tmp_path / "preview_view0.png")
+
+        # renderer 0 (views 0..5) stops: after a frame of lag, view 0 is shown stale, framed in red
+        for seq in (2, 3):
+            feed(comp, seq, np.ascontiguousarray(views[::-1]), renderers=(1, 2, 3))
+        info = comp.present()
+        assert not info.complete and info.stale_views == (0, 1, 2, 3, 4, 5)
+        frame = sink.read_rgb()
+        left_edge = frame[80, 60:66]  # the view spans columns 60..180
+        assert (left_edge == (255, 0, 0)).all(axis=1).any()
+        assert "stale views 0-5" in comp.status_text()
+
+        comp.show_test_pattern(True)
+        comp.set_view(7)
+        comp.present()
+        test = sink.read_rgb()
+        Image.fromarray(test).save(tmp_path / "preview_test_pattern.png")
+        near_corner = test[60, 70]  # inside view 7's tile, away from its number
+        assert np.abs(near_corner.astype(int) - view_colour(7, 24)).max() <= 2
+        comp.show_test_pattern(False)
+        comp.present()
+        assert shown() == tuple(int(c) for c in views[::-1][7, 0, 0])
+    finally:
+        comp.release()
+        sink.release()
