@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import struct
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,21 @@ __all__ = [
 ]
 
 _LIST_LIMIT = 12
+#: What torch.load raises on bytes that are not (or no longer) a PyTorch file: the weights-only
+#: unpickler fails in many ways on garbage input.
+_READ_ERRORS = (
+    RuntimeError,
+    EOFError,
+    OSError,
+    zipfile.BadZipFile,
+    ValueError,
+    IndexError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    struct.error,
+    io.UnsupportedOperation,
+)
 
 
 class CheckpointError(ValueError):
@@ -114,7 +130,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         raise CheckpointError(
             f"checkpoint {p} holds objects other than tensors and was refused ({first})"
         ) from e
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, io.UnsupportedOperation) as e:
+    except _READ_ERRORS as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(
             f"checkpoint {p} cannot be read (truncated or not a PyTorch file): {first}"
