@@ -67,6 +67,14 @@ def test_wrong_frame_size_is_refused(tmp_path):
         video.append(np.zeros((10, 10, 3), np.uint8))
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find ffmpeg's pid")
 def test_killed_recording_is_still_playable(tmp_path):
     """Kill the writer and ffmpeg hard (no close): the fragments written so far still play."""
     script = textwrap.dedent(
@@ -98,6 +106,9 @@ def test_killed_recording_is_still_playable(tmp_path):
                 break
             time.sleep(0.05)
     finally:
+        # imageio-ffmpeg starts ffmpeg in its own process group: kill it by pid, then the writer
+        for child in _children(proc.pid):
+            os.kill(child, signal.SIGKILL)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     frames, size = read_video(path)
