@@ -14,6 +14,7 @@ from pipeline.tracking.errors import FaceTooSmallError, NoFaceError, PhotoError,
 from pipeline.tracking.image_io import load_image
 from pipeline.tracking.photo import PhotoConfig, PhotoPreprocessor, prepare_photo
 from pipeline.tracking.quality import QualityReport, QualityThresholds, quality_report
+from pipeline.tracking.stream import StreamTracker, TrackerConfig, TrackerStatus
 
 __all__ = [
     "FaceTooSmallError",
@@ -23,6 +24,9 @@ __all__ = [
     "PhotoPreprocessor",
     "QualityReport",
     "QualityThresholds",
+    "StreamTracker",
+    "TrackerConfig",
+    "TrackerStatus",
     "UnreadablePhotoError",
     "load_image",
     "prepare_photo",
