@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CHECKS", "Check", "CheckResult", "compare_outputs", "main", "run_model_on_fixture"]
+__all__ = ["CHECKS", "Check", "CheckResult", "compare_outputs", "main", "run_model_on_fixture", "stats_lines"]
 
 REQUIRED_INPUTS = ("in_source", "in_driver", "in_driver_cam2world", "in_driver_intrinsics")
 DEPTH_MAX_ABS = 1e-4
@@ -111,6 +111,32 @@ def compare_outputs(ours: Mapping[str, np.ndarray], fixture: Mapping[str, np.nda
         ok = bool(err <= c.tol) and (max_abs is None or max_abs <= DEPTH_MAX_ABS)
         results.append(CheckResult(c, err, max_abs, ok))
     return results
+
+
+#: Fixture summary statistics (mean, std, L2 norm, min, max of the full tensor) -> our output.
+STATS = {
+    "source_triplane_stats": "source_triplane",
+    "driver_triplane_stats": "driver_triplane",
+    "exp_delta_stats": "exp_delta",
+    "new_triplane_stats": "new_triplane",
+}
+
+
+def stats_lines(ours: Mapping[str, np.ndarray], fixture: Mapping[str, np.ndarray]) -> list[str]:
+    """Informational lines: our full-tensor statistics against the fixture's (not graded)."""
+    lines = []
+    for ref_key, name in STATS.items():
+        if ref_key not in fixture or name not in ours:
+            continue
+        a = np.asarray(ours[name], np.float64).reshape(-1)
+        ref = np.asarray(fixture[ref_key], np.float64)
+        mine = np.array([a.mean(), a.std(ddof=1), np.linalg.norm(a), a.min(), a.max()])
+        rel = np.abs(mine - ref) / np.maximum(np.abs(ref), 1e-30)
+        lines.append(
+            f"info  {name:22s} stats rel. diff: mean {rel[0]:.1e} std {rel[1]:.1e} "
+            f"L2 {rel[2]:.1e} min {rel[3]:.1e} max {rel[4]:.1e}"
+        )
+    return lines
 
 
 def load_fixture(path: Path) -> dict[str, np.ndarray]:
@@ -203,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         print("parity: the fixture records none of the known outputs", file=sys.stderr)
         return 2
+    for line in stats_lines(ours, fixture):
+        print(line)
     for r in results:
         print(r.line())
     failed = sum(not r.ok for r in results)
