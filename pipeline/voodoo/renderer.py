@@ -205,34 +205,49 @@ def sample_triplanes(planes: Tensor, points: Tensor, box_warp: float = 1.0) -> T
     """
     grid = project_to_planes(points, box_warp)[:, None]  # 3 x 1 x K x 2
     sampled = F.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return sampled[:, :, 0].permute(2, 0, 1).mean(1)  # K x C
+    return sampled[:, :, 0].mean(0).t()  # K x C (a transposed view; addmm reads it as is)
 
 
 def march_rays(
-    depths: Tensor, features: Tensor, density_logits: Tensor
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    depths: Tensor, features: Tensor | None, density_logits: Tensor, with_features: bool = True
+) -> tuple[Tensor | None, Tensor, Tensor, Tensor]:
     """Mip-NeRF-style compositing of sorted samples (interval averages, softplus(sigma - 1)).
 
     Args:
         depths: ``R x S`` ascending sample depths.
-        features: ``R x S x C`` decoded features in ~[0, 1].
-        density_logits: ``R x S`` raw density logits.
+        features: ``R x S x C`` decoded features in ~[0, 1] (unused without ``with_features``).
+        density_logits: ``R x S`` raw density logits (averaged per interval *before* the
+            activation).
+        with_features: False skips the feature composite (the coarse pass needs weights only).
 
     Returns:
-        (``R x C`` signed features ``2 * sum(w c) - 1``, ``R`` total weight,
-        ``R`` depth = ``sum(w t) / sum(w)`` (NaN -> +inf, not yet clamped), ``R x (S-1)`` weights).
+        (``R x C`` signed features ``2 * sum_k w_k (c_k + c_k+1)/2 - 1`` or None,
+        ``R`` total weight, ``R`` depth = ``sum(w t_mid) / sum(w)`` (NaN -> +inf, not yet
+        clamped), ``R x (S-1)`` interval weights).
     """
     deltas = depths[:, 1:] - depths[:, :-1]
-    feat_mid = (features[:, :-1] + features[:, 1:]) / 2
     sigma_mid = (density_logits[:, :-1] + density_logits[:, 1:]) / 2
-    t_mid = (depths[:, :-1] + depths[:, 1:]) / 2
     alpha = 1 - torch.exp(-F.softplus(sigma_mid - 1) * deltas)
     trans = torch.cumprod(torch.cat((torch.ones_like(alpha[:, :1]), 1 - alpha + 1e-10), dim=1), dim=1)
     weights = alpha * trans[:, :-1]
-    composite = torch.sum(weights[..., None] * feat_mid, dim=1)
     total = weights.sum(1)
+    t_mid = (depths[:, :-1] + depths[:, 1:]) / 2
     depth = torch.nan_to_num(torch.sum(weights * t_mid, dim=1) / total, nan=float("inf"))
+    if not with_features or features is None:
+        return None, total, depth, weights
+    composite = torch.bmm(sample_coefficients(weights)[:, None, :], features)[:, 0]
     return composite * 2 - 1, total, depth, weights
+
+
+def sample_coefficients(weights: Tensor) -> Tensor:
+    """Per-sample compositing coefficients ``R x S`` from interval weights ``R x (S-1)``.
+
+    ``sum_k w_k (c_k + c_k+1) / 2 == sum_j a_j c_j`` with ``a_j = (w_j + w_j-1) / 2``: the
+    composite becomes one batched matrix product, without the ``R x (S-1) x C`` interval
+    colours.
+    """
+    zero = weights.new_zeros(weights.shape[0], 1)
+    return (torch.cat((weights, zero), dim=1) + torch.cat((zero, weights), dim=1)) / 2
 
 
 def importance_depths(coarse: Tensor, weights: Tensor, u: Tensor) -> Tensor:
@@ -284,7 +299,7 @@ def _render_chunk(
     sigma, feats = _decode(planes, decoder, pts, settings.box_warp)
     sigma, feats = sigma.reshape(r, -1), feats.reshape(r, t.shape[1], -1)
     if settings.importance_samples > 0:
-        _, _, _, weights = march_rays(t, feats, sigma)
+        _, _, _, weights = march_rays(t, None, sigma, with_features=False)
         n = settings.importance_samples
         if settings.sampling == "deterministic":
             u = torch.linspace(0.0, 1.0, n, device=origins.device).expand(r, n)
@@ -295,13 +310,18 @@ def _render_chunk(
         pts = (origins[:, None] + t_fine[..., None] * directions[:, None]).reshape(-1, 3)
         sigma_f, feats_f = _decode(planes, decoder, pts, settings.box_warp)
         del pts
-        t = torch.cat((t, t_fine), dim=1)
-        sigma = torch.cat((sigma, sigma_f.reshape(r, -1)), dim=1)
-        feats = torch.cat((feats, feats_f.reshape(r, n, -1)), dim=1)
-        del sigma_f, feats_f
-        t, order = torch.sort(t, dim=1)
-        sigma = torch.gather(sigma, 1, order)
-        feats = torch.gather(feats, 1, order[..., None].expand_as(feats))
+        t, order = torch.sort(torch.cat((t, t_fine), dim=1), dim=1)
+        sigma = torch.gather(torch.cat((sigma, sigma_f.reshape(r, -1)), dim=1), 1, order)
+        del sigma_f
+        _, total, depth, weights = march_rays(t, None, sigma, with_features=False)
+        # composite without sorting the features: move each sorted sample's coefficient back
+        # to its unsorted slot, then one product with the coarse and one with the fine features
+        coef = torch.empty_like(t).scatter_(1, order, sample_coefficients(weights))
+        d = feats.shape[1]
+        composite = torch.bmm(coef[:, None, :d], feats) + torch.bmm(
+            coef[:, None, d:], feats_f.reshape(r, n, -1)
+        )
+        return composite[:, 0] * 2 - 1, total, depth, t[:, 0], t[:, -1]
     composite, total, depth, _ = march_rays(t, feats, sigma)
     return composite, total, depth, t.amin(1), t.amax(1)
 
