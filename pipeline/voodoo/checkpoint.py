@@ -13,6 +13,7 @@ Problems raise :class:`CheckpointError` with a message that names the offending 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import pickle
 import struct
@@ -36,6 +37,8 @@ __all__ = [
     "read_state_dict",
     "validate_state_dict",
 ]
+
+log = logging.getLogger(__name__)
 
 _LIST_LIMIT = 12
 #: What torch.load raises on bytes that are not (or no longer) a PyTorch file: the weights-only
@@ -189,6 +192,10 @@ def load_model(
     report = validate_state_dict(state)
     if not report.ok:
         raise CheckpointError(report.error_message(str(path)))
+    if report.extra:
+        log.warning(
+            "%s: ignoring %d unknown key(s): %s", path, len(report.extra), ", ".join(report.extra[:8])
+        )
     axes = state.get("renderer.plane_axes")
     if axes is not None and not torch.equal(axes.float(), torch.tensor(PLANE_AXES)):
         raise CheckpointError(

@@ -26,6 +26,7 @@ tolerate float16/bfloat16 and why. CPU float32 is the reference.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -206,9 +207,12 @@ class Voodoo3D(nn.Module):
         """Move to ``config.device``, cast the networks to ``config.dtype``; returns self."""
         dev = torch.device(self.config.device)
         self.to(dev)
-        fmt = torch.channels_last if self.config.channels_last else torch.preserve_format
         for net in self.networks():
-            net.to(dtype=self.config.torch_dtype, memory_format=fmt)
+            net.to(dtype=self.config.torch_dtype)
+            if self.config.channels_last:  # 2-D conv kernels only (modulated weights are 5-D)
+                for m in net.modules():
+                    if isinstance(m, nn.Conv2d):
+                        m.weight.data = m.weight.data.contiguous(memory_format=torch.channels_last)
         for m in self.modules():  # coordinate grids stay float32 and are cast on use
             if hasattr(m, "id_grid"):
                 m.id_grid = m.id_grid.float()
@@ -239,7 +243,9 @@ class Voodoo3D(nn.Module):
 
     def _net_input(self, x: Tensor) -> Tensor:
         x = x.to(self.device, self.config.torch_dtype)
-        return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last else x
+        if self.config.channels_last and x.ndim == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     # -- stages ----------------------------------------------------------------------------
     @torch.inference_mode()
@@ -292,7 +298,7 @@ class Voodoo3D(nn.Module):
         k = self.canonical_intrinsics.expand(b, 3, 3)
         settings = self.config.render
         if settings.resolution != 128:  # the expression encoder was trained on 128 renders
-            settings = RenderSettings(**{**settings.__dict__, "resolution": 128})
+            settings = dataclasses.replace(settings, resolution=128)
         return self.render(planes, c2w, k, super_resolve, generator, settings)
 
     @torch.inference_mode()

@@ -97,7 +97,11 @@ def compare_outputs(ours: Mapping[str, np.ndarray], fixture: Mapping[str, np.nda
         cand = np.asarray(ours[c.name])
         max_abs = None
         if c.kind == "sampled":
+            if "triplane_sample_idx" not in fixture:
+                raise FixtureError(f"fixture has {c.ref} but no triplane_sample_idx")
             idx = np.asarray(fixture["triplane_sample_idx"])
+            if idx.size != ref.size or (idx.size and (idx.min() < 0 or idx.max() >= cand.size)):
+                raise FixtureError(f"triplane_sample_idx does not fit our {c.name} of shape {cand.shape}")
             err = _rel_l2(cand.reshape(-1)[idx], ref)
         elif cand.size != ref.size:
             raise FixtureError(f"{c.ref} has shape {ref.shape} but our {c.name} has {cand.shape}")
