@@ -119,3 +119,36 @@ def test_parity_tool_passes_on_the_shared_fixture(
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("ok  ") == 14
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_parity_on_cuda_float32(
+    parity_weights: Path, parity_fixture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CUDA float32 (TF32 off, set by the tool) meets the same tolerances as the CPU."""
+    rc = main(["--weights", str(parity_weights), "--fixture", str(parity_fixture), "--device", "cuda"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_bfloat16_networks_stay_close(parity_weights: Path, parity_fixture: Path) -> None:
+    """bf16 encoders + SR (renderer in float32): finite and within a few percent of the fixture.
+
+    Not a parity check (the fixture's tolerances are float32 ones); it guards against the
+    overflow/NaN failures half precision can cause in the normalisation-free encoders.
+    """
+    from pipeline.voodoo.checkpoint import load_model
+    from pipeline.voodoo.model import ModelConfig
+    from pipeline.voodoo.parity import load_fixture, run_model_on_fixture
+
+    fixture = load_fixture(parity_fixture)
+    model, _ = load_model(parity_weights, ModelConfig(device="cuda", dtype="bfloat16"), progress=False)
+    ours = run_model_on_fixture(model, fixture)
+    for name in ("out_image_raw", "out_image", "src_frontal_image"):
+        assert np.isfinite(ours[name]).all(), name
+        ref = fixture[name].astype(np.float64)
+        rel = np.linalg.norm(ours[name] - ref) / np.linalg.norm(ref)
+        assert rel < 0.05, (name, rel)
