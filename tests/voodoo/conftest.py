@@ -2,7 +2,7 @@
 
 The parity fixture and its weight generator live in the specs folder beside the repository
 (``../shared/parity``). Tests that need them skip with a reason when it is absent. The
-synthetic parity weights (~1 GB) are generated once per session into a pytest temp dir.
+synthetic parity weights (~1 GB) are generated once per test run into a pytest temp dir.
 """
 
 from __future__ import annotations
