@@ -122,6 +122,7 @@ class MeshBackend:
             frontal_to_world=to_world,
             shell=shell,
             mouth_open_ratio=mouth_opening_ratio(frontal),
+            crop_matte_u8=np.clip(np.rint(source.matte * 255.0), 0, 255).astype(np.uint8),
         )
         self._sources = {src.key: src}
         return src

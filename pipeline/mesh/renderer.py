@@ -71,9 +71,9 @@ def _shader(name: str) -> str:
     return resources.files("pipeline.mesh.shaders").joinpath(name).read_text(encoding="utf-8")
 
 
-def _texture(ctx: moderngl.Context, rgb_u8: np.ndarray) -> moderngl.Texture:
-    h, w = rgb_u8.shape[:2]
-    tex = ctx.texture((w, h), 3, np.ascontiguousarray(rgb_u8).tobytes(), alignment=1)
+def _texture(ctx: moderngl.Context, pixels_u8: np.ndarray) -> moderngl.Texture:
+    h, w, n = pixels_u8.shape
+    tex = ctx.texture((w, h), n, np.ascontiguousarray(pixels_u8).tobytes(), alignment=1)
     tex.build_mipmaps()
     tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
     tex.repeat_x = tex.repeat_y = False
@@ -106,13 +106,20 @@ class MeshRenderer:
         )
         self._prog["u_interior_rgb01"].value = tuple(float(c) for c in config.mouth_interior_rgb01)
         self._prog["u_texture"].value = 0
+        self._prog["u_matte"].value = 1
         model = canonical_face_model()
         mouth = mouth_triangle_mask()
         self._face_pos = self.ctx.buffer(reserve=len(model.vertices_cm) * 12, dynamic=True)
         self._face_uv = self.ctx.buffer(atlas_texcoords().astype("f4").tobytes())
+        # Where each face vertex lies in the source crop (set per source): its matte lookup.
+        self._face_matte_uv = self.ctx.buffer(reserve=len(model.vertices_cm) * 8)
         self._skin_ibo = self.ctx.buffer(model.triangles[~mouth].astype("i4").tobytes())
         self._mouth_ibo = self.ctx.buffer(model.triangles[mouth].astype("i4").tobytes())
-        fmt = [(self._face_pos, "3f", "in_position"), (self._face_uv, "2f", "in_texcoord")]
+        fmt = [
+            (self._face_pos, "3f", "in_position"),
+            (self._face_uv, "2f", "in_texcoord"),
+            (self._face_matte_uv, "2f", "in_matte_uv"),
+        ]
         self._skin_vao = self.ctx.vertex_array(
             self._prog, fmt, index_buffer=self._skin_ibo, index_element_size=4
         )
@@ -134,7 +141,13 @@ class MeshRenderer:
         self._check_open()
         self._release_source()
         self._atlas = _texture(self.ctx, source.atlas_rgb_u8)
-        self._crop = _texture(self.ctx, source.crop_rgb_u8)
+        # The crop with the matte as alpha: the shell's colour, and every surface's matte.
+        self._crop = _texture(
+            self.ctx, np.concatenate([source.crop_rgb_u8, source.crop_matte_u8[:, :, None]], axis=2)
+        )
+        cam = source.camera
+        seen_at = cam.project(source.face_world) / np.array([cam.width, cam.height])
+        self._face_matte_uv.write(seen_at.astype("f4").tobytes())
         sh = source.shell
         self._source_objs = [self._atlas, self._crop]
         if len(sh.triangles):
@@ -143,7 +156,7 @@ class MeshRenderer:
             ibo = self.ctx.buffer(sh.triangles.astype("i4").tobytes())
             self._shell_vao = self.ctx.vertex_array(
                 self._prog,
-                [(pos, "3f", "in_position"), (uv, "2f", "in_texcoord")],
+                [(pos, "3f", "in_position"), (uv, "2f", "in_texcoord"), (uv, "2f", "in_matte_uv")],
                 index_buffer=ibo,
                 index_element_size=4,
             )
@@ -244,6 +257,7 @@ class MeshRenderer:
         )
         self._prog["u_view_projection"].write((proj @ view).T.astype("f4").tobytes())
         self._prog["u_interior"].value = 0.0
+        crop.use(1)
         if self._shell_vao is not None:
             crop.use(0)
             self._shell_vao.render(moderngl.TRIANGLES)
@@ -278,6 +292,7 @@ class MeshRenderer:
             self._skin_ibo,
             self._mouth_ibo,
             self._face_uv,
+            self._face_matte_uv,
             self._face_pos,
         ):
             obj.release()

@@ -49,6 +49,9 @@ class MeshSource:
         camera: the source's head-pose camera (the crop was seen through it).
         crop_rgb_u8: ``H x W x 3`` the aligned, matted source crop (texture of the shell).
         atlas_rgb_u8: ``A x A x 3`` the face texture in canonical UV layout.
+        crop_matte_u8: ``H x W`` the source matte (255 = person). The renderer draws a
+            surface point only where the matte at its position in the source crop is at least
+            one half.
         face_world: ``468 x 3`` the source's face mesh in world units.
         face_frontal_cm: ``468 x 3`` the same face in the frontal (canonical) frame.
         frontal_to_world: similarity from the frontal frame to the world.
@@ -64,6 +67,7 @@ class MeshSource:
     frontal_to_world: Similarity
     shell: HeadShell
     mouth_open_ratio: float
+    crop_matte_u8: np.ndarray
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +75,11 @@ class MeshSource:
             a = getattr(self, name)
             if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
                 raise ValueError(f"MeshSource.{name} must be H x W x 3 uint8, got {a.shape} {a.dtype}")
+        m = self.crop_matte_u8
+        if m.dtype != np.uint8 or m.shape != self.crop_rgb_u8.shape[:2]:
+            raise ValueError(
+                f"MeshSource.crop_matte_u8 must be {self.crop_rgb_u8.shape[:2]} uint8, got {m.shape} {m.dtype}"
+            )
         for name in ("face_world", "face_frontal_cm"):
             a = getattr(self, name)
             if a.shape != (NUM_MESH_VERTICES, 3) or not np.all(np.isfinite(a)):
@@ -85,7 +94,13 @@ class MeshSource:
         if len(sh.triangles) and (sh.triangles.min() < 0 or sh.triangles.max() >= len(sh.vertices_world)):
             raise ValueError("shell triangles index outside the shell's vertices")
         h = hashlib.sha1()
-        for a in (self.atlas_rgb_u8, self.crop_rgb_u8, self.face_world, sh.vertices_world):
+        for a in (
+            self.atlas_rgb_u8,
+            self.crop_rgb_u8,
+            self.crop_matte_u8,
+            self.face_world,
+            sh.vertices_world,
+        ):
             h.update(np.ascontiguousarray(a).tobytes())
         self.key = h.hexdigest()
 
@@ -94,6 +109,7 @@ class MeshSource:
             **camera_to_arrays(self.camera),
             "crop_rgb_u8": self.crop_rgb_u8,
             "atlas_rgb_u8": self.atlas_rgb_u8,
+            "crop_matte_u8": self.crop_matte_u8,
             "face_world": self.face_world.astype(np.float64),
             "face_frontal_cm": self.face_frontal_cm.astype(np.float64),
             "frontal_to_world": self.frontal_to_world.matrix(),
@@ -119,6 +135,7 @@ class MeshSource:
             frontal_to_world=Similarity.from_matrix(_need(arrays, "frontal_to_world")),
             shell=shell,
             mouth_open_ratio=float(_need(arrays, "mouth_open_ratio").reshape(-1)[0]),
+            crop_matte_u8=_need(arrays, "crop_matte_u8"),
         )
 
 

@@ -64,6 +64,33 @@ def test_frontal_view_matches_the_source_crop(
     assert psnr_db(img, np.roll(obs.crop_rgb_u8, 12, axis=1), mask) < value - 3.0
 
 
+def test_background_in_the_matte_is_not_drawn(astronaut_obs: FaceObservation) -> None:
+    """Whatever the source matte calls background stays empty, on the face mesh as on the shell.
+
+    FaceMesh's outline points can sit a few pixels outside the silhouette (the astronaut's jaw
+    below the ear); the face mesh must not paint the crop's black background there.
+    """
+    import dataclasses
+
+    lm = astronaut_obs.landmarks_px
+    cheek = np.round(lm[[50, 205, 187, 123], :2].mean(axis=0)).astype(int)  # right cheek, in the oval
+    hole = (slice(cheek[1] - 12, cheek[1] + 12), slice(cheek[0] - 12, cheek[0] + 12))
+    matte = astronaut_obs.matte.copy()
+    matte[hole] = 0.0
+    holed = dataclasses.replace(astronaut_obs, matte=matte)
+    be = MeshBackend()
+    try:
+        for obs, drawn in ((astronaut_obs, True), (holed, False)):
+            src = be.prepare_source(obs)
+            be.set_driver_neutral(None)
+            scene = be.drive(src, obs)
+            alpha = be.render(scene, [scene.camera]).alpha[0]
+            inner = alpha[hole][4:-4, 4:-4]
+            assert (inner > 0.5).all() if drawn else (inner == 0).all(), drawn
+    finally:
+        be.close()
+
+
 def test_view_sweep_is_tracked_in_every_view(
     astronaut_obs: FaceObservation, mesh_backend: MeshBackend, tracker: PhotoTracker, out_dir: Path
 ) -> None:

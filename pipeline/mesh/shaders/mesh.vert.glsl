@@ -4,10 +4,13 @@ uniform mat4 u_view_projection;
 
 in vec3 in_position;
 in vec2 in_texcoord;
+in vec2 in_matte_uv;
 
 out vec2 v_texcoord;
+out vec2 v_matte_uv;
 
 void main() {
     v_texcoord = in_texcoord;
+    v_matte_uv = in_matte_uv;
     gl_Position = u_view_projection * vec4(in_position, 1.0);
 }
