@@ -3,10 +3,10 @@
 Renderers send batches of views (any subset, any order) tagged with the driver frame's ``seq``
 and capture time. :class:`FrameAssembler` keeps them until a frame is **complete** (every view
 present) and hands out the newest complete frame, dropping older ones (a live call never
-queues). When one renderer falls behind or dies, frames stop completing; once the newest
-``seq`` seen is more than ``stale_after_frames`` ahead of the last frame shown, the assembler
-hands out a **mixed** frame built from each view's newest tile, and marks the views whose tile
-is older than that ``seq`` (or missing) as stale.
+queues). When one renderer falls behind or dies, frames stop completing; once more than
+``stale_after_frames`` newer frames are waiting for their missing views, the assembler hands
+out a **mixed** frame built from each view's newest tile, and marks the views whose tile is
+older than the newest ``seq`` (or missing) as stale.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ class AssemblerConfig:
     num_views: views per frame.
     tile_w_px, tile_h_px: size every view must have.
     max_pending_frames: incomplete frames kept at once (older ones are dropped).
-    stale_after_frames: how far the newest seq may run ahead of the last shown frame before a
-        mixed frame with stale views is shown.
+    stale_after_frames: how many newer incomplete frames may wait for their missing views
+        before a mixed frame with stale views is shown.
     """
 
     num_views: int
@@ -130,10 +130,9 @@ class FrameAssembler:
         if not self._pending:
             return None
         newest = max(self._pending)
-        shown = self._last_shown_seq
-        if shown is not None and newest - shown <= self.config.stale_after_frames:
-            return None
-        if shown is None and len(self._pending) <= self.config.stale_after_frames:
+        # Count frames waiting, not seq distance: seqs are capture numbers and jump when the
+        # pipeline publishes only some captured frames.
+        if len(self._pending) <= self.config.stale_after_frames:
             return None
         t_capture = self._pending[newest].t_capture_ns
         self._forget_up_to(newest)

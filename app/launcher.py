@@ -1,0 +1,318 @@
+"""The launcher: spawns every role of a live call as its own process and supervises it.
+
+* Each role runs ``python -m pipeline.workers CONFIG_JSON`` with ``CUDA_VISIBLE_DEVICES`` set
+  from the layout before the child imports torch (GPU pinning).
+* Endpoints are ``ipc://`` files in a private run folder (removed at exit), so nothing listens
+  on the network.
+* Every role sends heartbeats (with its statistics) to the launcher. A role whose process
+  exits, or that misses heartbeats for ``hang_timeout_s``, is killed and restarted with
+  exponential backoff while the other roles go on.
+* Ctrl-C, SIGTERM, the compositor's window being closed, or ``duration_s`` ends the call: every
+  child gets SIGTERM, then SIGKILL after a grace period; no process or ipc file is left behind.
+* ``metrics_out``: a JSON file rewritten every couple of seconds and at exit with each role's
+  name, current pid, restarts and statistics (latency percentiles, FPS, drops).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from app.layouts import Layout, RoleSpec
+from pipeline.wire import WireError, decode
+from pipeline.workers.roles import EXIT_CONFIG
+from pipeline.workers.runtime import RoleConfig
+
+__all__ = ["CallSettings", "Launcher"]
+
+
+@dataclass
+class CallSettings:
+    """What the user asked for (the CLI builds this)."""
+
+    source: str
+    driver: str | None = None
+    backend: str = "mesh"
+    weights: str | None = None
+    sink: str = "headless"
+    duration_s: float | None = None
+    metrics_out: Path | None = None
+    loop_driver: bool = True
+    heartbeat_s: float = 0.5
+    hang_timeout_s: float = 5.0
+    startup_timeout_s: float = 120.0
+    metrics_interval_s: float = 1.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.sink not in ("headless", "preview", "lookingglass"):
+            raise ValueError(f"sink must be headless, preview or lookingglass, got {self.sink!r}")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ValueError("--duration must be positive")
+
+
+@dataclass
+class _Child:
+    spec: RoleSpec
+    config: RoleConfig
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    last_seen: float = 0.0
+    heartbeats: int = 0
+    restarts: int = 0
+    backoff_s: float = 0.5
+    restart_at: float | None = None
+    last_stats: dict[str, Any] = field(default_factory=dict)
+    exit_codes: list[int] = field(default_factory=list)
+
+
+class Launcher:
+    """Spawn, supervise and stop the process graph of one live call."""
+
+    def __init__(self, layout: Layout, settings: CallSettings, *, log=print) -> None:
+        self.layout = layout
+        self.settings = settings
+        self.log = log
+        self.run_dir = Path(tempfile.mkdtemp(prefix="voodoo-holo-"))
+        links = ("heartbeat", "frames", "scene", "source", "views", "ready")
+        self.endpoints = {k: f"ipc://{self.run_dir / k}" for k in links}
+        self.children: dict[str, _Child] = {}
+        for spec in layout.roles:
+            cfg = RoleConfig(
+                role=spec.role,
+                name=spec.name,
+                endpoints=self.endpoints,
+                views=list(spec.views),
+                num_views=layout.num_views,
+                view_size=layout.view_size,
+                backend=settings.backend,
+                weights=settings.weights,
+                source=settings.source,
+                driver=settings.driver,
+                sink=settings.sink,
+                heartbeat_s=settings.heartbeat_s,
+                launcher_pid=os.getpid(),
+                options={
+                    "loop": settings.loop_driver,
+                    "renderers": [r.name for r in layout.renderers],
+                    **settings.options,
+                },
+            )
+            self.children[spec.name] = _Child(spec, cfg)
+        self.ctx = zmq.Context()
+        self.hb = self.ctx.socket(zmq.PULL)
+        self.hb.setsockopt(zmq.LINGER, 0)
+        self.hb.bind(self.endpoints["heartbeat"])
+        self.started = time.monotonic()
+        self.malformed = 0
+        self.end_reason = ""
+        self.failed = False
+        self._stop = False
+        self._last_metrics = 0.0
+
+    # -- processes -----------------------------------------------------------------------
+    def _spawn(self, child: _Child) -> None:
+        env = {**os.environ, **child.spec.env(), "PYTHONUNBUFFERED": "1"}
+        child.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.workers", child.config.to_json()],
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        now = time.monotonic()
+        child.started_at = now
+        child.last_seen = now
+        child.heartbeats = 0
+        child.restart_at = None
+
+    def start(self) -> None:
+        self.log(
+            f"starting {len(self.children)} processes ({self.layout.name} layout, {self.layout.num_views} views "
+            f"at {self.layout.view_size}px, {self.settings.backend} avatar)"
+        )
+        for child in self.children.values():
+            self._spawn(child)
+
+    def pids(self) -> dict[str, int | None]:
+        return {
+            n: (c.proc.pid if c.proc and c.proc.poll() is None else None) for n, c in self.children.items()
+        }
+
+    def _kill(self, child: _Child) -> None:
+        if child.proc and child.proc.poll() is None:
+            child.proc.kill()
+            try:
+                child.proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def _schedule_restart(self, child: _Child, why: str) -> None:
+        code = child.proc.poll() if child.proc else None
+        if code is not None:
+            child.exit_codes.append(code)
+        self._kill(child)
+        child.restart_at = time.monotonic() + child.backoff_s
+        self.log(f"{child.spec.name} {why}; restarting in {child.backoff_s:.1f} s")
+        child.backoff_s = min(child.backoff_s * 2, 8.0)
+
+    # -- supervision ---------------------------------------------------------------------
+    def _drain_heartbeats(self, timeout_ms: int) -> None:
+        if not self.hb.poll(timeout_ms):
+            return
+        while True:
+            try:
+                frames = self.hb.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                msg = decode(frames)
+            except WireError:
+                self.malformed += 1
+                continue
+            if msg.kind != "heartbeat":
+                self.malformed += 1
+                continue
+            child = self.children.get(str(msg.meta.get("role")))
+            if child is None or child.proc is None or msg.meta.get("pid") != child.proc.pid:
+                continue  # a late heartbeat from a process that was replaced
+            child.last_seen = time.monotonic()
+            child.heartbeats += 1
+            stats = msg.meta.get("stats", {})
+            child.last_stats = stats if isinstance(stats, dict) else {}
+            if stats.get("window_closed"):
+                self.end_reason = "window closed"
+                self._stop = True
+
+    def _supervise(self) -> None:
+        now = time.monotonic()
+        for child in self.children.values():
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.restarts += 1
+                    self._spawn(child)
+                continue
+            assert child.proc is not None
+            code = child.proc.poll()
+            if code is not None:
+                if code == 0 and child.spec.role in ("compositor", "capture"):
+                    what = "the display closed" if child.spec.role == "compositor" else "the driver ended"
+                    self.end_reason = self.end_reason or what
+                    self._stop = True
+                    continue
+                if code == EXIT_CONFIG:
+                    # A configuration problem (no face in the photo, no webcam...): restarting cannot help.
+                    child.exit_codes.append(code)
+                    self.end_reason = (
+                        self.end_reason or f"{child.spec.name} cannot run (see the message above)"
+                    )
+                    self.failed = True
+                    self._stop = True
+                    continue
+                self._schedule_restart(child, f"exited with code {code}")
+                continue
+            limit = self.settings.hang_timeout_s if child.heartbeats else self.settings.startup_timeout_s
+            if now - child.last_seen > limit:
+                self._schedule_restart(child, f"sent no heartbeat for {now - child.last_seen:.1f} s")
+            elif child.heartbeats and now - child.started_at > 10.0:
+                child.backoff_s = 0.5  # healthy for a while: reset the backoff
+
+    def request_stop(self, reason: str = "stopped") -> None:
+        self.end_reason = self.end_reason or reason
+        self._stop = True
+
+    def run(self) -> int:
+        """Start everything and supervise until the call ends. Returns an exit code."""
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum: int, frame: object) -> None:
+            self.request_stop("interrupted" if signum == signal.SIGINT else "terminated")
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+        try:
+            self.start()
+            while not self._stop:
+                self._drain_heartbeats(100)
+                self._supervise()
+                if self.settings.duration_s and time.monotonic() - self.started > self.settings.duration_s:
+                    self.request_stop(f"duration of {self.settings.duration_s:g} s reached")
+                if time.monotonic() - self._last_metrics > self.settings.metrics_interval_s:
+                    self.write_metrics()
+        finally:
+            self.shutdown()
+            for s, h in old.items():
+                signal.signal(s, h)
+        self.log(f"call ended: {self.end_reason}")
+        return 1 if self.failed else 0
+
+    def shutdown(self, grace_s: float = 1.5) -> None:
+        for c in self.children.values():
+            if c.proc and c.proc.poll() is None:
+                c.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for c in self.children.values():
+            if c.proc is None:
+                continue
+            try:
+                c.proc.wait(timeout=max(0.05, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                c.proc.kill()
+                c.proc.wait(timeout=2.0)
+        self.write_metrics()
+        self.hb.close(linger=0)
+        self.ctx.term()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    # -- metrics -------------------------------------------------------------------------
+    def metrics(self) -> dict[str, Any]:
+        roles = {}
+        for name, c in self.children.items():
+            roles[name] = {
+                "role": c.spec.role,
+                "pid": c.proc.pid if c.proc else None,
+                "alive": bool(c.proc and c.proc.poll() is None),
+                "gpu": c.spec.gpu,
+                "views": list(c.spec.views),
+                "restarts": c.restarts,
+                "exit_codes": c.exit_codes,
+                "heartbeats": c.heartbeats,
+                "stats": c.last_stats,
+            }
+        comp = self.children["compositor"].last_stats
+        return {
+            "layout": self.layout.name,
+            "backend": self.settings.backend,
+            "num_views": self.layout.num_views,
+            "view_size": self.layout.view_size,
+            "elapsed_s": round(time.monotonic() - self.started, 3),
+            "end_reason": self.end_reason,
+            "run_dir": str(self.run_dir),
+            "malformed_heartbeats": self.malformed,
+            "frames": {
+                "fps": comp.get("rates_hz", {}).get("frames_presented", 0.0),
+                "presented": comp.get("counters", {}).get("frames_presented", 0),
+                "glass_to_glass_ms": comp.get("latency_ms", {}).get("glass_to_glass", {}),
+                "last_seq": comp.get("last_seq"),
+            },
+            "roles": roles,
+        }
+
+    def write_metrics(self) -> None:
+        self._last_metrics = time.monotonic()
+        out = self.settings.metrics_out
+        if out is None:
+            return
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.metrics(), indent=2))
+        os.replace(tmp, out)

@@ -1,0 +1,109 @@
+"""Turn what the user typed into a running live call: source, backend, layout, output."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from app.config import ConfigError, load_config
+from app.layouts import LayoutError, auto_layout, load_layout
+from app.paths import user_paths
+
+__all__ = ["LiveCallError", "choose_backend", "count_cuda_gpus", "start_live_call"]
+
+
+class LiveCallError(RuntimeError):
+    """A live call that cannot start; the message says what to do."""
+
+
+def count_cuda_gpus() -> int:
+    """CUDA devices visible to a child process (this process never initialises CUDA)."""
+    from app.doctor import _CUDA_PROBE, _child
+
+    res = _child(_CUDA_PROBE, timeout=60.0)
+    return len(res.get("gpus", []))
+
+
+def choose_backend(requested: str, weights: Path | None, num_gpus: int, log=print) -> tuple[str, str | None]:
+    """``(backend, weights_path)`` for ``auto`` | ``neural`` | ``mesh``."""
+    found = weights if weights is not None else user_paths().find_weights()
+    if weights is not None and not weights.is_file():
+        raise LiveCallError(f"weights file {weights} does not exist")
+    if requested == "mesh":
+        return "mesh", None
+    if requested == "neural":
+        if found is None:
+            raise LiveCallError(
+                "the neural avatar needs the VOODOO 3D weights: put voodoo3d.pth where 'voodoo-holo doctor' "
+                "says, or pass --weights PATH (or use --backend mesh)"
+            )
+        if num_gpus == 0:
+            log("note: no CUDA GPU; the neural avatar runs on the CPU at a few seconds per frame")
+        return "neural", str(found)
+    if found is not None and num_gpus > 0:
+        return "neural", str(found)
+    why = "no VOODOO 3D weights found" if found is None else "no CUDA GPU for the neural avatar"
+    log(f"using the weight-free mesh avatar ({why}; see 'voodoo-holo doctor')")
+    return "mesh", None
+
+
+def resolve_source(source: Path | None) -> Path:
+    if source is None:
+        try:
+            chosen = load_config().get("source_photo")
+        except ConfigError as e:
+            raise LiveCallError(str(e)) from e
+        if not chosen:
+            raise LiveCallError(
+                "no source photo: pass --source PHOTO, or choose one with 'voodoo-holo select' first"
+            )
+        source = Path(chosen)
+    source = source.expanduser()
+    if not source.is_file():
+        raise LiveCallError(f"source photo {source} does not exist")
+    return source.resolve()
+
+
+def start_live_call(args: argparse.Namespace) -> int:
+    from app.launcher import CallSettings, Launcher
+
+    source = resolve_source(args.source)
+    num_gpus = count_cuda_gpus()
+    backend, weights = choose_backend(args.backend, args.weights, num_gpus)
+    try:
+        layout = load_layout(args.layout) if args.layout else auto_layout(num_gpus)
+    except LayoutError as e:
+        raise LiveCallError(str(e)) from e
+    if args.views or args.view_size:
+        layout = layout.with_views(args.views or layout.num_views, args.view_size)
+    if args.headless:
+        sink = "headless"
+    elif args.preview:
+        sink = "preview"
+    elif not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("win32", "darwin")
+    ):
+        print("no display found: running headless (use --metrics-out to see what happens)")
+        sink = "headless"
+    else:
+        sink = "lookingglass"
+    driver = args.driver
+    if driver is not None and not str(driver).isdigit():
+        driver = str(Path(driver).expanduser().resolve())
+    settings = CallSettings(
+        source=str(source),
+        driver=driver,
+        backend=backend,
+        weights=weights,
+        sink=sink,
+        duration_s=args.duration,
+        metrics_out=args.metrics_out,
+        loop_driver=not args.no_loop,
+        options={
+            "sweep": args.sweep,
+            "calibration": str(args.calibration) if args.calibration else None,
+        },
+    )
+    return Launcher(layout, settings).run()

@@ -1,0 +1,242 @@
+"""What every role process shares: its config, ZeroMQ sockets, heartbeats, statistics, stop.
+
+A role is a loop ``receive -> call the pure core -> send`` (see :mod:`pipeline.workers.roles`).
+This module holds the plumbing so that the loops stay short:
+
+* :class:`RoleConfig` — everything a role needs, passed by the launcher as JSON.
+* :class:`Stats` — per-stage latency percentiles, counters (frames, drops, malformed messages by
+  reason), and rates; sent in every heartbeat and written to the metrics file by the launcher.
+* :class:`RoleRuntime` — one ``zmq.Context`` per process, the heartbeat socket, the stop flag
+  (SIGTERM/SIGINT, or the launcher vanishing) and helpers for latest-value links.
+
+Link semantics (chosen per link, visible here):
+
+* latest-value (driver frames, scenes): tiny high-water marks, non-blocking sends that drop
+  when the peer is busy, and :meth:`RoleRuntime.recv_latest` that drains a socket and keeps
+  only the newest decodable message. A slow stage never builds a queue.
+* every-message (views to the compositor, heartbeats): ordinary PUSH/PULL with a bounded
+  queue; a full queue drops (counted) rather than blocking a renderer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import defaultdict, deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import zmq
+
+from pipeline.messages import heartbeat_message
+from pipeline.wire import Message, WireError, decode, encode
+
+__all__ = ["RoleConfig", "RoleRuntime", "Stats"]
+
+
+@dataclass
+class RoleConfig:
+    """Configuration of one role process (JSON on the command line of the child).
+
+    Attributes:
+        role: ``capture`` | ``estimator`` | ``renderer`` | ``compositor``.
+        name: unique name in the graph (``renderer-2``).
+        endpoints: link name -> ZeroMQ endpoint (``ipc://...`` or ``tcp://127.0.0.1:port``).
+        views: the sweep indices this renderer draws (renderers only).
+        num_views / view_size: the whole sweep and the rendered size of each view.
+        backend: ``mesh`` | ``neural``; ``weights``: checkpoint for the neural backend.
+        source: the source photo; ``driver``: a video/folder path or a webcam index.
+        sink: compositor output: ``headless`` | ``preview`` | ``lookingglass``.
+        heartbeat_s: heartbeat period.
+        launcher_pid: the role exits when this process disappears (no orphans).
+        options: role-specific values (sweep mode, calibration path, loop, ...).
+    """
+
+    role: str
+    name: str
+    endpoints: dict[str, str]
+    views: list[int] = field(default_factory=list)
+    num_views: int = 24
+    view_size: int = 512
+    backend: str = "mesh"
+    weights: str | None = None
+    source: str | None = None
+    driver: str | None = None
+    sink: str = "headless"
+    heartbeat_s: float = 0.5
+    launcher_pid: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.role not in ("capture", "estimator", "renderer", "compositor"):
+            raise ValueError(f"unknown role {self.role!r}")
+        if self.heartbeat_s <= 0:
+            raise ValueError("heartbeat_s must be positive")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> RoleConfig:
+        return cls(**json.loads(text))
+
+
+class Stats:
+    """Rolling statistics of one role."""
+
+    def __init__(self, window: int = 240) -> None:
+        self._lat: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
+        self.counters: dict[str, int] = defaultdict(int)
+        self._events: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
+
+    def time(self, stage: str, ms: float) -> None:
+        self._lat[stage].append(ms)
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counters[key] += n
+
+    def tick(self, event: str) -> None:
+        """Record an event for rate computation (e.g. 'frames')."""
+        self._events[event].append(time.monotonic())
+        self.counters[event] += 1
+
+    def rate(self, event: str, horizon_s: float = 3.0) -> float:
+        ev = self._events.get(event)
+        if not ev or len(ev) < 2:
+            return 0.0
+        now = time.monotonic()
+        recent = [t for t in ev if now - t <= horizon_s]
+        if len(recent) < 2:
+            return 0.0
+        span = recent[-1] - recent[0]
+        return (len(recent) - 1) / span if span > 0 else 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        lat = {}
+        for k, v in self._lat.items():
+            if v:
+                a = np.fromiter(v, dtype=np.float64)
+                lat[k] = {
+                    "p50": round(float(np.percentile(a, 50)), 3),
+                    "p90": round(float(np.percentile(a, 90)), 3),
+                    "p99": round(float(np.percentile(a, 99)), 3),
+                    "n": len(a),
+                }
+        rates = {k: round(self.rate(k), 3) for k in self._events}
+        return {"latency_ms": lat, "counters": dict(self.counters), "rates_hz": rates}
+
+
+class RoleRuntime:
+    """ZeroMQ context, heartbeats and the stop flag of one role process."""
+
+    def __init__(self, cfg: RoleConfig) -> None:
+        self.cfg = cfg
+        self.ctx = zmq.Context()
+        self.stats = Stats()
+        self.stop = False
+        self._sockets: list[zmq.Socket] = []
+        self._last_hb = 0.0
+        self._hb_seq = 0
+        self.hb = self.socket(zmq.PUSH, "heartbeat", bind=False, hwm=16)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stop = True
+
+    def should_stop(self) -> bool:
+        if self.stop:
+            return True
+        ppid = self.cfg.launcher_pid
+        if ppid and os.getppid() != ppid:
+            # The launcher is gone: exit instead of becoming an orphan.
+            self.stop = True
+        return self.stop
+
+    def close(self) -> None:
+        for s in self._sockets:
+            s.close(linger=0)
+        self.ctx.term()
+
+    # -- sockets -------------------------------------------------------------------------
+    def socket(self, kind: int, link: str, *, bind: bool, hwm: int = 2, subscribe: bool = True) -> zmq.Socket:
+        """A socket on the endpoint of ``link``, with LINGER 0 and small high-water marks."""
+        endpoint = self.cfg.endpoints[link]
+        s = self.ctx.socket(kind)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.SNDHWM, hwm)
+        s.setsockopt(zmq.RCVHWM, hwm)
+        if kind == zmq.SUB and subscribe:
+            s.setsockopt(zmq.SUBSCRIBE, b"")
+        if bind:
+            s.bind(endpoint)
+        else:
+            s.connect(endpoint)
+        self._sockets.append(s)
+        return s
+
+    def send(self, sock: zmq.Socket, msg: Message, *, drop_key: str = "dropped_send") -> bool:
+        """Send without blocking; count and drop when the peer's queue is full."""
+        try:
+            sock.send_multipart(encode(msg), flags=zmq.NOBLOCK, copy=False)
+            return True
+        except zmq.Again:
+            self.stats.count(drop_key)
+            return False
+
+    def recv_latest(self, sock: zmq.Socket, timeout_ms: int = 100) -> Message | None:
+        """Wait up to ``timeout_ms`` for a message, then drain: return the newest valid one.
+
+        Older messages are counted as ``stale_dropped``; malformed ones as
+        ``malformed.<reason>``. Never raises on bad input.
+        """
+        if not sock.poll(timeout_ms):
+            return None
+        newest: Message | None = None
+        while True:
+            try:
+                frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            msg = self.decode(frames)
+            if msg is None:
+                continue
+            if newest is not None:
+                self.stats.count("stale_dropped")
+            newest = msg
+        return newest
+
+    def recv(self, sock: zmq.Socket, timeout_ms: int = 100) -> Message | None:
+        """Receive one message (every-message links); malformed ones are counted and skipped."""
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        while True:
+            remaining = int(max(0.0, deadline - time.monotonic()) * 1000)
+            if not sock.poll(remaining):
+                return None
+            msg = self.decode(sock.recv_multipart(copy=False))
+            if msg is not None:
+                return msg
+
+    def decode(self, frames: list[Any]) -> Message | None:
+        try:
+            return decode(frames)
+        except WireError as e:
+            self.stats.count(f"malformed.{e.reason}")
+            return None
+
+    # -- heartbeats ----------------------------------------------------------------------
+    def heartbeat(self, force: bool = False, **extra: Any) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_hb < self.cfg.heartbeat_s:
+            return
+        self._last_hb = now
+        self._hb_seq += 1
+        snap = self.stats.snapshot()
+        snap.update(extra)
+        self.send(
+            self.hb, heartbeat_message(self.cfg.name, os.getpid(), snap, self._hb_seq), drop_key="dropped_hb"
+        )
