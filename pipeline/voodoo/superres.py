@@ -15,7 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ModulatedConv", "SuperResolution", "modulated_conv2d"]
+__all__ = [
+    "ModulatedConv",
+    "SuperResolution",
+    "modulated_conv2d",
+    "modulated_conv2d_unfused",
+    "set_fused_modconv",
+]
 
 _UNET_CH = {4: 256, 8: 256, 16: 256, 32: 256, 64: 256, 128: 128, 256: 64, 512: 32}
 _STYLE_CH = {4: 512, 8: 512, 16: 512, 32: 512, 64: 512, 128: 256, 256: 128, 512: 64}
@@ -55,8 +61,32 @@ def modulated_conv2d(x: Tensor, weight: Tensor, style: Tensor, demodulate: bool,
     return out.reshape(b, c_out, *out.shape[-2:])
 
 
+def modulated_conv2d_unfused(
+    x: Tensor, weight: Tensor, style: Tensor, demodulate: bool, eps: float = 1e-8
+) -> Tensor:
+    """The same operation as :func:`modulated_conv2d` with one shared kernel.
+
+    Scales the input channels by ``style``, convolves with the unmodulated kernel and
+    scales each output channel by the demodulation factor (the StyleGAN2 "non-fused" form):
+    an ordinary convolution whose kernel shape is known at export time (ONNX, TensorRT),
+    and cheaper than a grouped convolution for many views. Equal to the fused form up to
+    float rounding.
+    """
+    c_out, k = weight.shape[1], weight.shape[-1]
+    out = F.conv2d(x * style[:, :, None, None], weight[0], padding=k // 2)
+    if demodulate:
+        w2 = weight[0].pow(2).sum((2, 3))  # C_out x C_in
+        out = out * torch.rsqrt(style.pow(2) @ w2.t() + eps).reshape(-1, c_out, 1, 1)
+    return out
+
+
 class ModulatedConv(nn.Module):
-    """Parameters of one modulated conv: ``weight`` and the ``modulation`` Linear(512 -> C_in)."""
+    """Parameters of one modulated conv: ``weight`` and the ``modulation`` Linear(512 -> C_in).
+
+    ``fused`` (default True) selects :func:`modulated_conv2d` (one grouped convolution, the
+    reference) or :func:`modulated_conv2d_unfused` (export-friendly); see
+    :func:`set_fused_modconv`.
+    """
 
     def __init__(self, c_in: int, c_out: int, kernel: int, demodulate: bool, upsample: bool) -> None:
         super().__init__()
@@ -64,11 +94,20 @@ class ModulatedConv(nn.Module):
         self.modulation = nn.Linear(_STYLE_DIM, c_in)
         self.demodulate = demodulate
         self.upsample = upsample
+        self.fused = True
 
     def forward(self, x: Tensor, latent: Tensor) -> Tensor:
         if self.upsample:
             x = _resize(x, 2)
-        return modulated_conv2d(x, self.weight, self.modulation(latent), self.demodulate)
+        conv = modulated_conv2d if self.fused else modulated_conv2d_unfused
+        return conv(x, self.weight, self.modulation(latent), self.demodulate)
+
+
+def set_fused_modconv(module: nn.Module, fused: bool) -> None:
+    """Switch every :class:`ModulatedConv` inside ``module`` to the fused or unfused form."""
+    for m in module.modules():
+        if isinstance(m, ModulatedConv):
+            m.fused = fused
 
 
 class _StyleConv(nn.Module):
