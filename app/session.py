@@ -49,12 +49,31 @@ def choose_backend(requested: str, weights: Path | None, num_gpus: int, log=prin
     return "mesh", None
 
 
-def resolve_source(source: Path | None) -> Path:
+def resolve_source(
+    source: Path | None,
+    interactive: bool = True,
+    photos_folder: Path | None = None,
+    backend: str = "auto",
+    weights: Path | None = None,
+) -> Path:
+    """The source photo: ``source``, else the stored one, else (first run, with a display and
+    ``interactive``) the one the user picks in the selection window."""
     if source is None:
         try:
             chosen = load_config().get("source_photo")
         except ConfigError as e:
             raise LiveCallError(str(e)) from e
+        if not chosen and interactive:
+            from app.ui.glwindow import display_available
+
+            if display_available():
+                from app.commands.select import choose_photo
+
+                print("no photo chosen yet: opening the photo selection (voodoo-holo select)")
+                picked = choose_photo(photos_folder, backend=backend, weights=weights)
+                if picked is None:
+                    raise LiveCallError("no photo chosen: pick one in the window, or pass --source PHOTO")
+                chosen = str(picked)
         if not chosen:
             raise LiveCallError(
                 "no source photo: pass --source PHOTO, or choose one with 'voodoo-holo select' first"
@@ -69,7 +88,7 @@ def resolve_source(source: Path | None) -> Path:
 def start_live_call(args: argparse.Namespace) -> int:
     from app.launcher import CallSettings, Launcher
 
-    source = resolve_source(args.source)
+    source = resolve_source(args.source, not args.headless, backend=args.backend, weights=args.weights)
     num_gpus = count_cuda_gpus()
     backend, weights = choose_backend(args.backend, args.weights, num_gpus)
     try:

@@ -1,0 +1,116 @@
+"""Fixtures of the UI tests: an Xvfb server, a folder of real photos, and a probe runner.
+
+Windows are opened in a subprocess (pyglet picks its display when ``pyglet.window`` is
+imported) that prints one JSON line; screenshots are written to the test's folder and, with
+``VOODOO_HOLO_TEST_OUTPUT`` (default ``test-output/``), copied to ``ui/`` there to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def xvfb_display():
+    """An Xvfb server (1024x768) for the module's windows."""
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        pass_fds=[write_fd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        number = f.readline().strip()
+    if not number:
+        proc.kill()
+        pytest.skip("Xvfb did not start")
+    yield f":{number}"
+    proc.terminate()
+    proc.wait()
+
+
+def out_dir() -> Path:
+    d = Path(os.environ.get("VOODOO_HOLO_TEST_OUTPUT", REPO_ROOT / "test-output")) / "ui"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def run_probe(display: str, script: str, *args: str, out: Path, timeout: float = 240.0) -> dict:
+    """Run ``tests/ui/<script>`` under ``display``; returns its JSON report, keeps its PNGs."""
+    env = {**os.environ, "DISPLAY": display, "GLOG_minloglevel": "2"}
+    res = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name(script)), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert res.returncode == 0, res.stderr[-4000:]
+    for png in out.glob("*.png"):
+        shutil.copy(png, out_dir() / png.name)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def probe(xvfb_display):
+    """``probe(script, *args, out=DIR)``: run a probe script under the module's Xvfb."""
+
+    def run(script: str, *args: str, out: Path) -> dict:
+        return run_probe(xvfb_display, script, *args, out=out)
+
+    return run
+
+
+def grace_rgb() -> np.ndarray:
+    from matplotlib import cbook
+
+    with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def astronaut_rgb() -> np.ndarray:
+    import skimage.data
+
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory) -> Path:
+    """Real portraits and the bad photos a user's folder holds (no face, tiny face, damaged)."""
+    import skimage.data
+
+    d = tmp_path_factory.mktemp("photos")
+    grace, astro = grace_rgb(), astronaut_rgb()
+    Image.fromarray(grace).save(d / "grace.jpg")
+    Image.fromarray(astro).save(d / "astronaut.png")
+    dark = cv2.GaussianBlur((astro * 0.25).astype(np.uint8), (0, 0), 4)
+    Image.fromarray(dark).save(d / "dark_blurry.png")
+    Image.fromarray(cv2.resize(grace, (90, 105), interpolation=cv2.INTER_AREA)).save(d / "tiny.png")
+    Image.fromarray(skimage.data.coffee()).save(d / "coffee.png")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (d / "notes.txt").write_text("not a photo")
+    return d
+
+
+@pytest.fixture(scope="session")
+def camera_frames(tmp_path_factory) -> Path:
+    """A folder of frames standing in for a webcam (none exists on a test machine)."""
+    d = tmp_path_factory.mktemp("camera")
+    astro = astronaut_rgb()
+    for i in range(3):
+        Image.fromarray(np.roll(astro, 4 * i, axis=1)).save(d / f"frame{i:02d}.png")
+    return d
