@@ -47,6 +47,7 @@ KINDS = {
     "views": "a batch of rendered views from one renderer",
     "heartbeat": "liveness and per-stage statistics of a role",
     "control": "commands from the launcher (stop, reload source, ...)",
+    "audio": "a compressed block of microphone audio (two-party calls)",
 }
 
 _DTYPES = {
