@@ -7,62 +7,20 @@ imported) that prints one JSON line; screenshots are written to the test's folde
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from ui_support import run_probe, xvfb
 
 
 @pytest.fixture(scope="module")
 def xvfb_display():
     """An Xvfb server (1024x768) for the module's windows."""
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-        pass_fds=[write_fd],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as f:
-        number = f.readline().strip()
-    if not number:
-        proc.kill()
-        pytest.skip("Xvfb did not start")
-    yield f":{number}"
-    proc.terminate()
-    proc.wait()
-
-
-def out_dir() -> Path:
-    d = Path(os.environ.get("VOODOO_HOLO_TEST_OUTPUT", REPO_ROOT / "test-output")) / "ui"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def run_probe(display: str, script: str, *args: str, out: Path, timeout: float = 240.0) -> dict:
-    """Run ``tests/ui/<script>`` under ``display``; returns its JSON report, keeps its PNGs."""
-    env = {**os.environ, "DISPLAY": display, "GLOG_minloglevel": "2"}
-    res = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name(script)), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert res.returncode == 0, res.stderr[-4000:]
-    for png in out.glob("*.png"):
-        shutil.copy(png, out_dir() / png.name)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    with xvfb() as display:
+        yield display
 
 
 @pytest.fixture

@@ -1,0 +1,64 @@
+"""Helpers of the UI tests: an Xvfb server and a runner for the probe scripts.
+
+Windows are opened in a subprocess (pyglet picks its display when ``pyglet.window`` is
+imported) that prints one JSON line; the PNGs it writes are copied to
+``$VOODOO_HOLO_TEST_OUTPUT/ui`` (default ``test-output/ui``) to be looked at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def xvfb(width: int = 1024, height: int = 768):
+    """An Xvfb server with one ``width x height`` screen; yields its DISPLAY name."""
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+        pass_fds=[write_fd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        number = f.readline().strip()  # written once the server accepts clients
+    try:
+        if not number:
+            pytest.skip("Xvfb did not start")
+        yield f":{number}"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def out_dir() -> Path:
+    d = Path(os.environ.get("VOODOO_HOLO_TEST_OUTPUT", REPO_ROOT / "test-output")) / "ui"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def run_probe(display: str, script: str, *args: str, out: Path, timeout: float = 240.0) -> dict:
+    """Run ``tests/ui/<script>`` under ``display``; returns its JSON report, keeps its PNGs."""
+    env = {**os.environ, "DISPLAY": display, "GLOG_minloglevel": "2"}
+    res = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name(script)), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert res.returncode == 0, res.stderr[-4000:]
+    for png in out.glob("*.png"):
+        shutil.copy(png, out_dir() / png.name)
+    return json.loads(res.stdout.strip().splitlines()[-1])
