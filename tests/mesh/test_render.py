@@ -91,19 +91,22 @@ def test_background_in_the_matte_is_not_drawn(astronaut_obs: FaceObservation) ->
         be.close()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 5: measured yaw span 26.8 deg with the head shell (31.6 deg face only), target 30-40",
+)
 def test_view_sweep_is_tracked_in_every_view(
     astronaut_obs: FaceObservation, mesh_backend: MeshBackend, tracker: PhotoTracker, out_dir: Path
 ) -> None:
     """Orbit sweep (the camera turns about the pivot): the tracked yaw follows the views.
 
-    The target of the issue is a measured span of 30-40 deg for the 35 deg sweep. Measured
-    here: about 24 deg. The render is not the cause as far as we can tell: PnP of the
-    canonical model on the *true* projections of the rendered face spans about 30 deg, and the
-    ground-truth depth fit exactly 35 deg, but FaceMesh places its 2-D landmarks on the renders
-    about 20 % closer to frontal (face-only renders: about 28 deg), and the tracker's
-    Umeyama fit also uses FaceMesh's z, which compresses yaw further. So this asserts what holds
-    (a face in all 24 views, strictly rising yaw, a span of 20-40 deg) and writes the yaws
-    to the test output.
+    Issue 5's target: a face in all 24 views, strictly rising yaw, a measured span of 30-40 deg
+    for the 35 deg sweep. Measured: 26.8 deg (24.1 deg before the tracker's perspective fit with
+    rescaled FaceMesh depth). The tracker reads renders of the canonical face at +-30 deg within
+    about 2 deg, and the same sweep rendered without the head shell spans 31.6 deg: the shell
+    (a smooth ellipsoid painted with the frontal photo: hair, ears, neck) shows FaceMesh a head
+    outline that turns less than the face, and a step where the face meets it. Expected to
+    fail until the shell is fixed; the yaws are written to the test output.
     """
     be = mesh_backend
     src = be.prepare_source(astronaut_obs)
@@ -125,7 +128,7 @@ def test_view_sweep_is_tracked_in_every_view(
     )
     assert np.all(np.diff(yaws_a) > 0), f"yaws not rising: {np.round(yaws_a, 2).tolist()}"
     span = yaws_a[-1] - yaws_a[0]
-    assert 20.0 <= span <= 40.0, f"measured yaw span {span:.1f} deg"
+    assert 30.0 <= span <= 40.0, f"measured yaw span {span:.1f} deg"
 
 
 def test_renderer_tiles_reuse_and_lifetime(astronaut_obs: FaceObservation) -> None:
