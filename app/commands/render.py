@@ -1,0 +1,176 @@
+"""``voodoo-holo render``: re-enact a photo from a driver video, offline, and write a video.
+
+With no ``--source``/``--driver`` it renders the bundled samples (``astronaut.jpg`` driven by
+``hopper_driver.mp4``) with the weight-free mesh avatar: no GPU, display, webcam or weights
+needed. See :mod:`app.render` for what is written and how interruptions and ``--resume``
+work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+PROG = "voodoo-holo render"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from app.render import DEFAULT_ASPECT, DEFAULT_IMAGE_FPS, DEFAULT_VIEW_SIZE
+
+    p.add_argument(
+        "--source", type=Path, default=None, help="portrait photo to re-enact (default: the bundled sample)"
+    )
+    p.add_argument(
+        "--driver",
+        type=Path,
+        default=None,
+        help="video file or folder of images that drives the face (default: the bundled sample clip)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("."),
+        metavar="PATH",
+        help="output folder (default: the current folder), or a .mp4 file name for --format quilt/sbs",
+    )
+    p.add_argument(
+        "--format",
+        choices=["quilt", "views", "sbs"],
+        default="quilt",
+        help="quilt: one Looking Glass quilt video (default); views: one video per view; "
+        "sbs: source | driver | result side by side",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["auto", "neural", "mesh"],
+        default="auto",
+        help="avatar: neural (VOODOO 3D, needs the weights), mesh (weight-free), auto (default: neural "
+        "when the weights and a GPU are found, else mesh)",
+    )
+    p.add_argument(
+        "--weights", type=Path, default=None, help="VOODOO 3D checkpoint (default: the user weights folder)"
+    )
+    p.add_argument("--views", type=int, default=24, help="number of views (default 24)")
+    p.add_argument(
+        "--view-size",
+        type=int,
+        default=DEFAULT_VIEW_SIZE,
+        metavar="PX",
+        help=f"side of each rendered view in pixels (default {DEFAULT_VIEW_SIZE})",
+    )
+    p.add_argument(
+        "--aspect",
+        type=float,
+        default=DEFAULT_ASPECT,
+        help=f"width/height of a quilt tile, the display's aspect (default {DEFAULT_ASPECT}: Looking Glass Portrait)",
+    )
+    p.add_argument(
+        "--sweep",
+        choices=["offaxis", "orbit"],
+        default="offaxis",
+        help="view cameras: off-axis shifted frusta as Looking Glass prescribes (default) or an orbit",
+    )
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=DEFAULT_IMAGE_FPS,
+        help=f"frame rate of a folder of images (default {DEFAULT_IMAGE_FPS:g}; a video keeps its own)",
+    )
+    p.add_argument(
+        "--frames", type=int, default=None, metavar="N", help="render only the first N driver frames"
+    )
+    p.add_argument("--crf", type=int, default=20, help="H.264 quality, 0-51, lower is better (default 20)")
+    p.add_argument("--no-audio", action="store_true", help="do not copy the driver's audio track")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted render: keep the frames already in the output and render the rest",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _choose_backend(args: argparse.Namespace) -> tuple[str, Path | None, str]:
+    """``(backend, weights, device)``; GPUs are only probed when the neural avatar could be used."""
+    from app.paths import user_paths
+    from app.session import choose_backend, count_cuda_gpus
+
+    if args.weights is not None and not args.weights.is_file():
+        raise ValueError(f"weights file {args.weights} does not exist")
+    has_weights = args.weights is not None or user_paths().find_weights() is not None
+    gpus = count_cuda_gpus() if args.backend != "mesh" and has_weights else 0
+    backend, weights = choose_backend(args.backend, args.weights, gpus)
+    return backend, None if weights is None else Path(weights), "cuda" if gpus else "cpu"
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's start-up chatter
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # a bad driver file gets our one line only
+    from app.render import RenderConfig, RenderError, render_offline, sample_driver, sample_source
+    from app.session import LiveCallError
+
+    source = args.source if args.source is not None else sample_source()
+    driver = args.driver if args.driver is not None else sample_driver()
+    if args.source is None or args.driver is None:
+        used = [
+            f"{w} {p.name}"
+            for w, p, given in (("source", source, args.source), ("driver", driver, args.driver))
+            if given is None
+        ]
+        print(f"using the bundled sample {' and '.join(used)}")
+    try:
+        backend, weights, device = _choose_backend(args)
+        config = RenderConfig(
+            source=source,
+            driver=driver,
+            out=args.out,
+            format=args.format,
+            backend=backend,  # type: ignore[arg-type]
+            weights=weights,
+            device=device,
+            num_views=args.views,
+            view_size=args.view_size,
+            aspect=args.aspect,
+            sweep=args.sweep,
+            image_fps=args.fps,
+            max_frames=args.frames,
+            crf=args.crf,
+            resume=args.resume,
+            audio=not args.no_audio,
+        )
+    except (LiveCallError, ValueError) as e:  # a bad option value or a missing weights file
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 2
+    try:
+        result = render_offline(config, progress=not args.quiet)
+    except RenderError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"{PROG}: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+
+    where = result.paths[0] if len(result.paths) == 1 else result.paths[0].parent
+    w, h = result.frame_size
+    if result.interrupted:
+        print(
+            f"interrupted: {where} holds the first {result.frames_in_output} frames and plays as it is; "
+            "run the same command with --resume to finish it",
+            file=sys.stderr,
+        )
+        return 130
+    secs = result.frames_total / result.fps
+    print(
+        f"wrote {where.resolve()}: {result.frames_total} frames, {w}x{h}, {result.fps:.3g} fps ({secs:.1f} s)"
+        + (", with the driver's audio" if result.audio else "")
+        + (f"; resumed at frame {result.resumed_from}" if result.resumed_from else "")
+        + f"; rendered in {result.elapsed_s:.0f} s"
+    )
+    if result.frames_without_face:
+        print(
+            f"note: no face in {result.frames_without_face} of {result.frames_total} driver frames; "
+            "the last pose was held there"
+        )
+    return 0
