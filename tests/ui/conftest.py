@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from ui_support import run_probe, xvfb
+from ui_support import astronaut_rgb, grace_rgb, run_probe, xvfb
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +31,6 @@ def probe(xvfb_display):
         return run_probe(xvfb_display, script, *args, out=out)
 
     return run
-
-
-def grace_rgb() -> np.ndarray:
-    from matplotlib import cbook
-
-    with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as im:
-        return np.asarray(im.convert("RGB"))
-
-
-def astronaut_rgb() -> np.ndarray:
-    import skimage.data
-
-    return skimage.data.astronaut()
 
 
 @pytest.fixture(scope="session")

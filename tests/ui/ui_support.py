@@ -15,7 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,3 +64,16 @@ def run_probe(display: str, script: str, *args: str, out: Path, timeout: float =
     for png in out.glob("*.png"):
         shutil.copy(png, out_dir() / png.name)
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def grace_rgb() -> np.ndarray:
+    from matplotlib import cbook
+
+    with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def astronaut_rgb() -> np.ndarray:
+    import skimage.data
+
+    return skimage.data.astronaut()
