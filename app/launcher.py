@@ -53,6 +53,8 @@ class CallSettings:
     hang_timeout_s: float = 5.0
     startup_timeout_s: float = 120.0
     metrics_interval_s: float = 1.0
+    expose: str | None = None
+    remote_roles: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -60,6 +62,8 @@ class CallSettings:
             raise ValueError(f"sink must be headless, preview or lookingglass, got {self.sink!r}")
         if self.duration_s is not None and self.duration_s <= 0:
             raise ValueError("--duration must be positive")
+        if self.remote_roles and not self.expose:
+            raise ValueError("roles on other hosts need --expose HOST:PORT")
 
 
 @dataclass
@@ -75,6 +79,8 @@ class _Child:
     restart_at: float | None = None
     last_stats: dict[str, Any] = field(default_factory=dict)
     exit_codes: list[int] = field(default_factory=list)
+    remote: bool = False
+    remote_pid: int | None = None
 
 
 class Launcher:
@@ -86,13 +92,35 @@ class Launcher:
         self.log = log
         self.run_dir = Path(tempfile.mkdtemp(prefix="voodoo-holo-"))
         links = ("heartbeat", "frames", "scene", "source", "views", "ready")
-        self.endpoints = {k: f"ipc://{self.run_dir / k}" for k in links}
+        self.bind_endpoints: dict[str, str] = {}
+        options: dict[str, Any] = {}
+        if settings.expose:
+            # Links on tcp (CURVE-encrypted) so roles on other hosts can join; see `worker`.
+            from pipeline.security import load_or_create_keypair
+            from pipeline.workers.netsec import split_host_port
+
+            host, port = split_host_port(settings.expose, 5600)
+            local = "127.0.0.1" if host in ("0.0.0.0", "*") else host
+            self.endpoints = {k: f"tcp://{local}:{port + i}" for i, k in enumerate(links)}
+            self.bind_endpoints = {k: f"tcp://{host}:{port + i}" for i, k in enumerate(links)}
+            self.config_port = port + len(links)
+            self.expose_host = host
+            self.keypair = load_or_create_keypair()
+            options["curve"] = {"server_key": self.keypair.public_text}
+        else:
+            self.endpoints = {k: f"ipc://{self.run_dir / k}" for k in links}
+        unknown = set(settings.remote_roles) - {r.name for r in layout.roles}
+        if unknown:
+            raise ValueError(
+                f"--remote {sorted(unknown)}: no such role (roles: {[r.name for r in layout.roles]})"
+            )
         self.children: dict[str, _Child] = {}
         for spec in layout.roles:
             cfg = RoleConfig(
                 role=spec.role,
                 name=spec.name,
                 endpoints=self.endpoints,
+                bind_endpoints=self.bind_endpoints,
                 views=list(spec.views),
                 num_views=layout.num_views,
                 view_size=layout.view_size,
@@ -106,14 +134,31 @@ class Launcher:
                 options={
                     "loop": settings.loop_driver,
                     "renderers": [r.name for r in layout.renderers],
+                    **options,
                     **settings.options,
                 },
             )
-            self.children[spec.name] = _Child(spec, cfg)
+            self.children[spec.name] = _Child(spec, cfg, remote=spec.name in settings.remote_roles)
+            if cfg.role in ("estimator", "compositor") and spec.name in settings.remote_roles:
+                raise ValueError(
+                    f"{spec.name} binds its links and must run here; only capture and renderers can be remote"
+                )
         self.ctx = zmq.Context()
+        self.curve = None
+        self.config_sock = None
         self.hb = self.ctx.socket(zmq.PULL)
         self.hb.setsockopt(zmq.LINGER, 0)
-        self.hb.bind(self.endpoints["heartbeat"])
+        if settings.expose:
+            from pipeline.workers.netsec import CurveSockets
+
+            self.curve = CurveSockets(self.ctx, self.keypair.public_text)
+            self.curve.prepare(self.hb, self.bind_endpoints["heartbeat"], bind=True)
+            self.config_sock = self.ctx.socket(zmq.REP)
+            self.config_sock.setsockopt(zmq.LINGER, 0)
+            cfg_ep = f"tcp://{self.expose_host}:{self.config_port}"
+            self.curve.prepare(self.config_sock, cfg_ep, bind=True)
+            self.config_sock.bind(cfg_ep)
+        self.hb.bind(self.bind_endpoints.get("heartbeat", self.endpoints["heartbeat"]))
         self.started = time.monotonic()
         self.malformed = 0
         self.end_reason = ""
@@ -141,7 +186,11 @@ class Launcher:
             f"at {self.layout.view_size}px, {self.settings.backend} avatar)"
         )
         for child in self.children.values():
-            self._spawn(child)
+            if child.remote:
+                child.started_at = child.last_seen = time.monotonic()
+                self.log(f"waiting for {child.spec.name} to join from another host ('voodoo-holo worker')")
+            else:
+                self._spawn(child)
 
     def pids(self) -> dict[str, int | None]:
         return {
@@ -183,7 +232,14 @@ class Launcher:
                 self.malformed += 1
                 continue
             child = self.children.get(str(msg.meta.get("role")))
-            if child is None or child.proc is None or msg.meta.get("pid") != child.proc.pid:
+            if child is None:
+                continue
+            if child.remote:
+                pid = msg.meta.get("pid")
+                if child.heartbeats and pid != child.remote_pid:
+                    child.restarts += 1  # the remote worker came back as a new process
+                child.remote_pid = pid if isinstance(pid, int) else None
+            elif child.proc is None or msg.meta.get("pid") != child.proc.pid:
                 continue  # a late heartbeat from a process that was replaced
             child.last_seen = time.monotonic()
             child.heartbeats += 1
@@ -195,7 +251,17 @@ class Launcher:
 
     def _supervise(self) -> None:
         now = time.monotonic()
+        self._serve_config()
         for child in self.children.values():
+            if child.remote:
+                if (
+                    child.heartbeats
+                    and now - child.last_seen > self.settings.hang_timeout_s
+                    and child.remote_pid
+                ):
+                    self.log(f"{child.spec.name} on another host went silent; waiting for it to come back")
+                    child.remote_pid = None
+                continue
             if child.restart_at is not None:
                 if now >= child.restart_at:
                     child.restarts += 1
@@ -225,6 +291,27 @@ class Launcher:
                 self._schedule_restart(child, f"sent no heartbeat for {now - child.last_seen:.1f} s")
             elif child.heartbeats and now - child.started_at > 10.0:
                 child.backoff_s = 0.5  # healthy for a while: reset the backoff
+
+    def _serve_config(self) -> None:
+        """Answer remote workers asking for their role's configuration."""
+        if self.config_sock is None or not self.config_sock.poll(0):
+            return
+        try:
+            request = json.loads(self.config_sock.recv().decode("utf-8"))
+            name = str(request["name"])
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+            self.config_sock.send(json.dumps({"error": "malformed request"}).encode())
+            return
+        child = self.children.get(name)
+        if child is None or not child.remote:
+            remote = [c.spec.name for c in self.children.values() if c.remote]
+            self.config_sock.send(
+                json.dumps({"error": f"no remote role {name!r} here (remote roles: {remote})"}).encode()
+            )
+            return
+        cfg = child.config.to_json()
+        self.config_sock.send(json.dumps({"config": json.loads(cfg)}).encode())
+        self.log(f"{name} joined from another host")
 
     def request_stop(self, reason: str = "stopped") -> None:
         self.end_reason = self.end_reason or reason
@@ -270,6 +357,10 @@ class Launcher:
                 c.proc.wait(timeout=2.0)
         self.write_metrics()
         self.hb.close(linger=0)
+        if self.config_sock is not None:
+            self.config_sock.close(linger=0)
+        if self.curve is not None:
+            self.curve.close()
         self.ctx.term()
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
@@ -279,8 +370,9 @@ class Launcher:
         for name, c in self.children.items():
             roles[name] = {
                 "role": c.spec.role,
-                "pid": c.proc.pid if c.proc else None,
-                "alive": bool(c.proc and c.proc.poll() is None),
+                "pid": c.remote_pid if c.remote else (c.proc.pid if c.proc else None),
+                "alive": bool(c.remote_pid) if c.remote else bool(c.proc and c.proc.poll() is None),
+                "host": "remote" if c.remote else "local",
                 "gpu": c.spec.gpu,
                 "views": list(c.spec.views),
                 "restarts": c.restarts,

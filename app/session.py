@@ -111,6 +111,8 @@ def start_live_call(args: argparse.Namespace) -> int:
     driver = args.driver
     if driver is not None and not str(driver).isdigit():
         driver = str(Path(driver).expanduser().resolve())
+    if args.remote and not args.expose:
+        raise LiveCallError("--remote needs --expose HOST:PORT so the remote role can reach this machine")
     settings = CallSettings(
         source=str(source),
         driver=driver,
@@ -120,9 +122,19 @@ def start_live_call(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         metrics_out=args.metrics_out,
         loop_driver=not args.no_loop,
+        expose=args.expose,
+        remote_roles=tuple(args.remote),
         options={
             "sweep": args.sweep,
             "calibration": str(args.calibration) if args.calibration else None,
         },
     )
-    return Launcher(layout, settings).run()
+    try:
+        launcher = Launcher(layout, settings)
+    except ValueError as e:
+        raise LiveCallError(str(e)) from e
+    if settings.expose:
+        print(
+            f"links on tcp at {settings.expose}, encrypted (CURVE); this machine's key: {launcher.keypair.public_text}"
+        )
+    return launcher.run()

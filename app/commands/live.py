@@ -60,6 +60,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--duration", type=float, default=None, metavar="SECONDS", help="end the call after this many seconds"
     )
     p.add_argument(
+        "--expose",
+        default=None,
+        metavar="HOST:PORT",
+        help="put the pipeline's links on tcp (CURVE-encrypted) so roles can run on other hosts",
+    )
+    p.add_argument(
+        "--remote",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="a role run elsewhere with 'voodoo-holo worker' (renderer-N or capture; repeatable)",
+    )
+    p.add_argument(
         "--metrics-out",
         type=Path,
         default=None,

@@ -44,7 +44,8 @@ class RoleConfig:
     Attributes:
         role: ``capture`` | ``estimator`` | ``renderer`` | ``compositor``.
         name: unique name in the graph (``renderer-2``).
-        endpoints: link name -> ZeroMQ endpoint (``ipc://...`` or ``tcp://127.0.0.1:port``).
+        endpoints: link name -> ZeroMQ endpoint to connect to (``ipc://...`` or ``tcp://host:port``).
+        bind_endpoints: where a binding role binds a link when that differs (``tcp://0.0.0.0:port``).
         views: the sweep indices this renderer draws (renderers only).
         num_views / view_size: the whole sweep and the rendered size of each view.
         backend: ``mesh`` | ``neural``; ``weights``: checkpoint for the neural backend.
@@ -58,6 +59,7 @@ class RoleConfig:
     role: str
     name: str
     endpoints: dict[str, str]
+    bind_endpoints: dict[str, str] = field(default_factory=dict)
     views: list[int] = field(default_factory=list)
     num_views: int = 24
     view_size: int = 512
@@ -135,6 +137,12 @@ class RoleRuntime:
     def __init__(self, cfg: RoleConfig) -> None:
         self.cfg = cfg
         self.ctx = zmq.Context()
+        curve = cfg.options.get("curve")
+        self.curve = None
+        if curve:
+            from pipeline.workers.netsec import CurveSockets
+
+            self.curve = CurveSockets(self.ctx, str(curve["server_key"]))
         self.stats = Stats()
         self.stop = False
         self._sockets: list[zmq.Socket] = []
@@ -160,13 +168,17 @@ class RoleRuntime:
     def close(self) -> None:
         for s in self._sockets:
             s.close(linger=0)
+        if self.curve is not None:
+            self.curve.close()
         self.ctx.term()
 
     # -- sockets -------------------------------------------------------------------------
     def socket(self, kind: int, link: str, *, bind: bool, hwm: int = 2, subscribe: bool = True) -> zmq.Socket:
         """A socket on the endpoint of ``link``, with LINGER 0 and small high-water marks."""
-        endpoint = self.cfg.endpoints[link]
+        endpoint = (self.cfg.bind_endpoints.get(link) if bind else None) or self.cfg.endpoints[link]
         s = self.ctx.socket(kind)
+        if self.curve is not None:
+            self.curve.prepare(s, endpoint, bind=bind)
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.SNDHWM, hwm)
         s.setsockopt(zmq.RCVHWM, hwm)
