@@ -1,0 +1,211 @@
+"""``voodoo-holo call``: a two-party call over the network.
+
+::
+
+    voodoo-holo call --listen [PORT]            wait for a peer (binds every interface, default port 47820)
+    voodoo-holo call HOST[:PORT] --peer-key KEY call a peer that is listening
+
+Both sides need each other's public key ('voodoo-holo keys' prints it): the caller gives the
+listener's with ``--peer-key`` (remembered for that address), the listener accepts the
+caller's with ``voodoo-holo keys --accept KEY`` or ``--accept-key KEY``, or answers the prompt
+that appears when an unknown key knocks (only when run from a terminal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_PORT = 47820
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("peer", nargs="?", metavar="HOST[:PORT]", help="the peer to call (omit with --listen)")
+    p.add_argument(
+        "--listen",
+        nargs="?",
+        const=DEFAULT_PORT,
+        type=int,
+        metavar="PORT",
+        help=f"wait for a caller on PORT (default {DEFAULT_PORT}; 0 = any free port)",
+    )
+    p.add_argument(
+        "--bind",
+        default="*",
+        metavar="ADDR",
+        help="with --listen: the interface to listen on (default: all; 127.0.0.1 for this machine only)",
+    )
+    p.add_argument("--peer-key", metavar="KEY", help="the listener's public key (remembered for HOST:PORT)")
+    p.add_argument(
+        "--accept-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accept a caller's public key (repeatable; remembered)",
+    )
+    p.add_argument("--name", default="", help="how you are introduced to the peer")
+    p.add_argument("--source", type=Path, help="your portrait photo (default: the one chosen with 'select')")
+    p.add_argument(
+        "--driver", default=None, help="webcam index (default 0), a video file or a folder of frames"
+    )
+    p.add_argument("--no-loop", action="store_true", help="end the call when a driver file ends")
+    one_way = p.add_mutually_exclusive_group()
+    one_way.add_argument("--send-only", action="store_true", help="present: send your avatar, show nothing")
+    one_way.add_argument("--receive-only", action="store_true", help="watch: show the peer, send nothing")
+    p.add_argument("--backend", choices=["auto", "neural", "mesh"], default="auto", help="avatar backend")
+    p.add_argument("--weights", type=Path, default=None, help="VOODOO 3D checkpoint")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--headless", action="store_true", help="no window (servers, tests)")
+    out.add_argument("--preview", action="store_true", help="single-view preview window")
+    p.add_argument(
+        "--views", type=int, default=None, help="views to render (default: 24 on a Looking Glass, else 1)"
+    )
+    p.add_argument("--view-size", type=int, default=256, help="rendered view size in pixels (default 256)")
+    p.add_argument("--sweep", choices=["offaxis", "orbit"], default="offaxis", help="view cameras")
+    p.add_argument("--calibration", type=Path, default=None, help="Looking Glass visual.json")
+    p.add_argument(
+        "--crop-size", type=int, default=256, help="size of the face crop sent per frame (64..512)"
+    )
+    p.add_argument("--jpeg-quality", type=int, default=75, help="JPEG quality of the sent crops (10..100)")
+    p.add_argument("--max-kBps", type=float, default=None, help="cap what this side sends (kB/s)")
+    p.add_argument("--no-audio", action="store_true", help="no microphone or speaker")
+    p.add_argument("--audio-in", type=Path, default=None, help="a 16-bit WAV file instead of the microphone")
+    p.add_argument("--audio-out", type=Path, default=None, help="write the peer's audio to a WAV file")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="end the call after this")
+    p.add_argument(
+        "--metrics-out", type=Path, default=None, metavar="FILE.json", help="state, bandwidth, latency"
+    )
+    p.add_argument(
+        "--snapshot", type=Path, default=None, metavar="FILE.png", help="last frontal view of the peer"
+    )
+
+
+def _split_host(text: str) -> tuple[str, int]:
+    if text.startswith("["):  # [IPv6]:port
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else DEFAULT_PORT
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host, int(port)
+    return text, DEFAULT_PORT
+
+
+def _peer_key(args, known, address: str, interactive: bool) -> bytes:
+    from pipeline.security import fingerprint, parse_public_key
+
+    if args.peer_key:
+        key = parse_public_key(args.peer_key)
+        known.add(key, host=address)
+        return key
+    peer = known.key_for_host(address)
+    if peer is not None:
+        return peer.key.encode("ascii")
+    if not interactive:
+        raise ValueError(
+            f"no key known for {address}: pass --peer-key KEY (on that machine 'voodoo-holo keys' prints it)"
+        )
+    text = input(f"{address} is not known yet. Paste its public key (they see it with 'voodoo-holo keys'): ")
+    key = parse_public_key(text)
+    answer = input(f"fingerprint {fingerprint(key)}: does it match theirs? Remember it for {address}? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise ValueError("call cancelled: the key was not confirmed")
+    known.add(key, host=address)
+    return key
+
+
+def _build(args: argparse.Namespace):
+    from app.call.audio import AudioFormat
+    from app.call.media import MediaSettings
+    from app.call.session import AudioConfig, CallConfig
+    from app.call.transport import LinkSettings
+    from app.session import choose_backend, count_cuda_gpus, resolve_source
+    from pipeline.security import KnownPeers, load_or_create_keypair, parse_public_key
+
+    if (args.listen is None) == (args.peer is None):
+        raise ValueError("give either --listen [PORT] or the peer to call (HOST[:PORT]), not both")
+    interactive = sys.stdin.isatty()
+    keypair = load_or_create_keypair()
+    known = KnownPeers.load()
+    accept = set()
+    for k in args.accept_key:
+        key = parse_public_key(k)
+        known.add(key)
+        accept.add(key)
+    if args.listen is not None:
+        if not 0 <= args.listen <= 65535:
+            raise ValueError(f"port {args.listen} is not 0..65535")
+        bind = f"[{args.bind}]" if ":" in args.bind else args.bind
+        link_kw = {"mode": "listen", "endpoint": f"tcp://{bind}:{args.listen}"}
+    else:
+        host, port = _split_host(args.peer)
+        address = f"{host}:{port}"
+        key = _peer_key(args, known, address, interactive)
+        h = f"[{host}]" if ":" in host else host
+        link_kw = {"mode": "dial", "endpoint": f"tcp://{h}:{port}", "peer_key": key}
+    sends, receives = not args.receive_only, not args.send_only
+    source = resolve_source(args.source) if sends else None
+    backend, weights, device = "mesh", None, "cpu"
+    if receives:
+        gpus = 0 if args.backend == "mesh" else count_cuda_gpus()
+        backend, weights = choose_backend(args.backend, args.weights, gpus)
+        device = "cuda" if backend == "neural" and gpus else "cpu"
+    if args.headless:
+        sink = "headless"
+    elif args.preview:
+        sink = "preview"
+    elif not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("win32", "darwin")
+    ):
+        print("no display found: running headless (use --metrics-out / --snapshot to see what happens)")
+        sink = "headless"
+    else:
+        sink = "lookingglass"
+    views = args.views or (24 if sink == "lookingglass" else 1)
+    if args.no_audio:
+        audio = AudioConfig("off")
+    elif args.audio_in or args.audio_out:
+        audio = AudioConfig("files", args.audio_in, args.audio_out, AudioFormat())
+    else:
+        audio = AudioConfig("device")
+    name = args.name or (source.stem if source else "")
+    cfg = CallConfig(
+        link=LinkSettings(name=name, sends=sends, receives=receives, max_kBps=args.max_kBps, **link_kw),
+        source=source,
+        driver=args.driver,
+        loop_driver=not args.no_loop,
+        backend=backend,
+        weights=weights,
+        device=device,
+        sink=sink,
+        num_views=views,
+        view_size=args.view_size,
+        sweep=args.sweep,
+        calibration=str(args.calibration) if args.calibration else None,
+        media=MediaSettings(args.crop_size, args.jpeg_quality),
+        audio=audio,
+        duration_s=args.duration,
+        metrics_out=args.metrics_out,
+        snapshot=args.snapshot,
+        interactive=interactive,
+    )
+    return cfg, keypair, known, accept
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.call.audio import AudioUnavailableError
+    from app.call.session import CallError, CallSession
+    from app.session import LiveCallError
+    from pipeline.security import SecurityError
+
+    try:
+        cfg, keypair, known, accept = _build(args)
+    except (CallError, LiveCallError, SecurityError, ValueError) as e:
+        print(f"voodoo-holo call: {e}", file=sys.stderr)
+        return 2
+    try:
+        return CallSession(cfg, keypair, known, accept).run()
+    except (CallError, AudioUnavailableError) as e:
+        print(f"voodoo-holo call: {e}", file=sys.stderr)
+        return 1
