@@ -12,8 +12,9 @@ How a frame is made:
 2. the landmarks are *frontalised* (the canonical face model's frame, centimetres, y up,
    head pose removed); the script adds expression offsets there (mouth corners up and out,
    upper eyelids down onto the lower ones, lower lip and jaw down) and maps the result back
-   to crop pixels with the face's own fit, so the avatar frontalises them to exactly the
-   scripted offsets;
+   to crop pixels with the face's own fit, so the avatar frontalises them back to the
+   scripted offsets (up to a shift of about a millimetre: the jaw carries a few of the
+   points the pose fit uses);
 3. the head turn orbits the observation's camera about the head's vertical axis
    (``pipeline.cameras.rotation_about_axis``): the mesh avatar takes the head pose from the
    driver's camera, and the frontal render below is drawn through that camera;
@@ -62,7 +63,10 @@ _EYES = (
     ),
 )
 _MOUTH_CORNERS = (61, 291)
-_UPPER_INNER_LIP, _LOWER_INNER_LIP = 13, 14
+# The inner lip line (MediaPipe's lipsUpperInner / lipsLowerInner without the shared corners).
+_UPPER_INNER_LIP_RING = (191, 80, 81, 82, 13, 312, 311, 310, 415)
+_LOWER_INNER_LIP_RING = (95, 88, 178, 87, 14, 317, 402, 318, 324)
+_INNER_LIP_CORNERS = (78, 308)
 
 
 @dataclass(frozen=True)
@@ -166,9 +170,16 @@ def _smile_offsets(frontal: np.ndarray, amount: float) -> np.ndarray:
 
 
 def _jaw_offsets(frontal: np.ndarray, amount: float, drop_cm: float = 1.5) -> np.ndarray:
-    """Lower lip and jaw down (everything below the upper inner lip, fading towards the ears)."""
-    y_up, y_low = frontal[_UPPER_INNER_LIP, 1], frontal[_LOWER_INNER_LIP, 1]
-    below = np.clip((y_up - frontal[:, 1]) / max(y_up - y_low, 1e-6), 0.0, 1.0)
+    """Lower lip and jaw down: everything below the upper inner lip, fading out over 3.5 mm
+    below it and towards the ears. The lower inner lip moves fully even where it touches the
+    upper one (a closed mouth); the corners move half as much."""
+    upper = frontal[list(_UPPER_INNER_LIP_RING)]
+    order = np.argsort(upper[:, 0])
+    y_line = np.interp(frontal[:, 0], upper[order, 0], upper[order, 1])
+    below = np.clip((y_line - frontal[:, 1]) / 0.35, 0.0, 1.0)
+    below[list(_UPPER_INNER_LIP_RING)] = 0.0
+    below[list(_LOWER_INNER_LIP_RING)] = 1.0
+    below[list(_INNER_LIP_CORNERS)] = 0.5
     sideways = np.clip(1.0 - np.abs(frontal[:, 0]) / 8.0, 0.0, 1.0)
     off = np.zeros_like(frontal)
     off[:, 1] = -drop_cm * amount * below * sideways
