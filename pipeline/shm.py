@@ -28,9 +28,9 @@ Lifetime and crashes:
 
 * The writer creates the segment (name ``vholo_<pid>_<random>``) and unlinks it in
   :meth:`SharedTensorRing.close` (also on garbage collection and at interpreter exit).
-* Readers only attach (they never unlink); their ``close()`` only unmaps. Python's resource
-  tracker is told not to track a reader's attachment, so a reader exiting cannot remove a
-  segment the writer still uses.
+* Readers only map the segment read-only (they never unlink); their ``close()`` only
+  unmaps. They bypass Python's resource tracker, so a reader exiting cannot remove a
+  segment the writer still uses. POSIX only (Linux, macOS).
 * If the writer is killed, Python's resource tracker (a helper process of the writer's
   process tree) unlinks the segment when it notices, printing a "leaked shared_memory"
   warning. If the whole tree is killed (SIGKILL to the process group), the segment stays in
@@ -42,13 +42,15 @@ Lifetime and crashes:
 
 from __future__ import annotations
 
+import _posixshmem  # the POSIX shm_open behind multiprocessing.shared_memory
 import contextlib
 import math
+import mmap
 import os
 import secrets
 import weakref
 from collections.abc import Mapping
-from multiprocessing import resource_tracker, shared_memory
+from multiprocessing import shared_memory
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +76,6 @@ _PAGE = 4096
 _CTRL_WORD = 64  # one cache line per slot counter (no false sharing between slots)
 _MAX_SLOTS = _PAGE // _CTRL_WORD
 _ALIGN = 64
-#: Segments created by this process (a reader here must not untrack them).
-_OWNED: set[str] = set()
 _DTYPES = ("uint8", "int8", "uint16", "int16", "int32", "int64", "float16", "float32", "float64", "bool")
 
 
@@ -109,7 +109,6 @@ class SharedTensorRing:
             name=name, create=True, size=size
         )
         self.name = self._shm.name
-        _OWNED.add(self.name)
         self._next = 0
         self._finalizer = weakref.finalize(self, _release, self._shm, True)
 
@@ -174,7 +173,6 @@ class SharedTensorRing:
 
 
 def _release(shm: shared_memory.SharedMemory, unlink: bool) -> None:
-    _OWNED.discard(shm.name)
     shm.close()
     if unlink:
         with contextlib.suppress(FileNotFoundError):  # already removed by a sweep: nothing to do
@@ -186,24 +184,27 @@ class SharedTensorReader:
     handle names another segment, e.g. after the writer restarted)."""
 
     def __init__(self) -> None:
-        self._shm: shared_memory.SharedMemory | None = None
+        self._map: mmap.mmap | None = None
         self._name: str | None = None
         self.stale = 0  #: reads that returned None because the slot was rewritten
 
     def _attach(self, name: str, size: int) -> None:
+        # Mapped read-only straight from shm_open, not through SharedMemory: in Python < 3.13
+        # an attachment registers with the resource tracker, which would unlink the writer's
+        # segment when this reader exits (or fail when reader and writer share a tracker).
         self.close()
         try:
-            shm = shared_memory.SharedMemory(name=name, create=False)
+            fd = _posixshmem.shm_open("/" + name, os.O_RDONLY, mode=0o600)
         except FileNotFoundError as e:
             raise ShmError(f"shared-memory segment {name!r} does not exist (writer gone?)") from e
-        # Python < 3.13 registers attachments with the resource tracker, which would unlink
-        # the writer's segment when this reader exits; the writer owns it.
-        if name not in _OWNED:
-            resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
-        if shm.size < size:
-            shm.close()
-            raise ShmError(f"segment {name!r} has {shm.size} bytes, the handle needs {size}")
-        self._shm, self._name = shm, name
+        try:
+            have = os.fstat(fd).st_size
+            if have < size:
+                raise ShmError(f"segment {name!r} has {have} bytes, the handle needs {size}")
+            self._map = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+        finally:
+            os.close(fd)
+        self._name = name
 
     def read(self, handle: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
         """Copy the arrays a handle names out of shared memory.
@@ -216,10 +217,10 @@ class SharedTensorReader:
             ShmError: malformed handle or a segment that does not exist.
         """
         name, slots, slot_bytes, slot, gen, descs = _check_handle(handle)
-        if self._shm is None or self._name != name:
+        if self._map is None or self._name != name:
             self._attach(name, _PAGE + slots * slot_bytes)
-        assert self._shm is not None
-        buf = self._shm.buf
+        assert self._map is not None
+        buf = self._map
         ctrl = np.ndarray((slots,), dtype=np.uint64, buffer=buf, strides=(_CTRL_WORD,))
         if int(ctrl[slot]) != gen:
             self.stale += 1
@@ -239,9 +240,9 @@ class SharedTensorReader:
 
     def close(self) -> None:
         """Unmap the current segment (never unlinks it)."""
-        if self._shm is not None:
-            self._shm.close()
-        self._shm, self._name = None, None
+        if self._map is not None:
+            self._map.close()
+        self._map, self._name = None, None
 
     def __enter__(self) -> SharedTensorReader:
         return self
