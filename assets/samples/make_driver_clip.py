@@ -204,7 +204,7 @@ def turned_camera(camera: Camera, yaw_deg: float, pitch_deg: float = 0.0) -> Cam
     c2w = camera.cam2world
     pivot = np.asarray(LOOKAT_POINT, dtype=np.float64)
     rot = rotation_about_axis(-c2w[:3, 1], math.radians(yaw_deg))
-    rot = rotation_about_axis(c2w[:3, 0], math.radians(pitch_deg)) @ rot
+    rot = rotation_about_axis(c2w[:3, 0], -math.radians(pitch_deg)) @ rot
     m = np.eye(4)
     m[:3, :3] = rot @ c2w[:3, :3]
     m[:3, 3] = rot @ (c2w[:3, 3] - pivot) + pivot
