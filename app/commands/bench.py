@@ -34,6 +34,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--weights", type=Path, default=None, help="checkpoint for the model bench (default: random)"
     )
     p.add_argument(
+        "--backend",
+        choices=("torch", "auto", "tensorrt", "onnxruntime"),
+        default="torch",
+        help="model bench: networks in PyTorch (reference) or exported engines (see 'export')",
+    )
+    p.add_argument(
         "--json", type=Path, default=None, metavar="OUT.json", help="also write the results as JSON"
     )
 
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         record = {
             "target": args.target,
             "device": args.device,
+            "backend": args.backend,
             "quick": bool(args.quick),
             "python": platform.python_version(),
             "machine": platform.machine(),

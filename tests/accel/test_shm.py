@@ -191,3 +191,14 @@ def test_sweep_removes_only_segments_of_dead_writers(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"vholo_{os.getppid()}_abcdef", "other_segment"]
     )
+
+
+@needs_dev_shm
+@pytest.mark.net
+def test_hop_bench_delivers_every_frame_to_every_reader() -> None:
+    from pipeline.accel.hop_bench import measure_hop
+
+    for mode in ("zmq", "shm"):
+        r = measure_hop(mode, readers=2, frames=5, fps=60.0)
+        assert r["stale"] == 0 and len(r["hop_ms"]) == 5, mode
+        assert all(h > 0 for h in r["hop_ms"])
