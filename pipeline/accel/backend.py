@@ -44,6 +44,7 @@ __all__ = [
     "accelerate",
     "default_onnx_dir",
     "load_accelerated_backend",
+    "restore_reference",
 ]
 
 log = logging.getLogger(__name__)
