@@ -293,15 +293,18 @@ class DeviceSink(AudioSink):
 class Playout:
     """Jitter buffer: blocks in (any thread), one block out per ``pull`` at its play time.
 
-    ``delay_ns`` (capture -> play) may be changed at any time; the session keeps it equal to
-    the avatar's capture-to-display latency. ``video_latency_ms`` is what the audio is
-    compared with when a block plays (``offsets_ms`` = audio latency - video latency).
+    :meth:`follow_video` gives the avatar's current capture-to-display latency: the buffer then
+    aims to play each block that long after its capture. The wait for a block's due time adds
+    a little on top of ``delay_ns`` (blocks are due at block boundaries, and arrive only after
+    their last sample); that excess is measured and subtracted, so the offset converges to 0.
+    ``offsets_ms`` = audio latency - video latency of each played block.
     """
 
     def __init__(self, fmt: AudioFormat, delay_ms: float = 80.0) -> None:
         self.fmt = fmt
         self.delay_ns = int(delay_ms * 1e6)
         self.video_latency_ms: float | None = None
+        self._excess_ms: float | None = None
         self._blocks: deque[tuple[int, np.ndarray]] = deque()
         self._lock = threading.Lock()
         self.offsets_ms: deque[float] = deque(maxlen=500)
@@ -310,6 +313,11 @@ class Playout:
         self.silent = 0
         self.late_dropped = 0
         self.overflow_dropped = 0
+
+    def follow_video(self, video_latency_ms: float) -> None:
+        self.video_latency_ms = video_latency_ms
+        target = video_latency_ms - (self._excess_ms or 0.0)
+        self.delay_ns = int(min(max(target, 20.0), 500.0) * 1e6)
 
     def push(self, t_capture_local_ns: int, pcm: np.ndarray) -> None:
         with self._lock:
@@ -333,6 +341,8 @@ class Playout:
         self.played += 1
         latency_ms = (t_play_ns - t_cap) / 1e6
         self.latencies_ms.append(latency_ms)
+        excess = latency_ms - self.delay_ns / 1e6
+        self._excess_ms = excess if self._excess_ms is None else 0.95 * self._excess_ms + 0.05 * excess
         if self.video_latency_ms is not None:
             self.offsets_ms.append(latency_ms - self.video_latency_ms)
         return out

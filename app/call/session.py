@@ -349,8 +349,7 @@ class CallSession:
             self.latency_ms.append(lat)
             ema = self._video_latency_ema
             self._video_latency_ema = lat if ema is None else 0.9 * ema + 0.1 * lat
-            self.playout.video_latency_ms = self._video_latency_ema
-            self.playout.delay_ns = int(min(max(self._video_latency_ema, 40.0), 500.0) * 1e6)
+            self.playout.follow_video(self._video_latency_ema)
         front = self.cfg.num_views // 2
         self._frontal = views.rgb_u8[list(views.view_ids).index(front)]
         self._frontal_seq = msg.seq

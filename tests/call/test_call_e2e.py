@@ -1,0 +1,301 @@
+"""Two callers on this machine over loopback tcp: real processes, CURVE, MediaPipe, rendering.
+
+A (astronaut) listens, B (Grace Hopper) calls; each drives its avatar from a video of its own
+face and sends a tone as its microphone. Checked: each side renders the *other's* identity and
+hears the other's tone; a killed caller leaves the listener waiting ("disconnected") and a new
+caller is shown; a killed listener leaves the caller waiting and it reconnects by itself when
+the listener is back on the same port; an unaccepted key is refused with its fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.security import fingerprint, load_or_create_keypair
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "assets" / "samples"
+
+pytestmark = [pytest.mark.net, pytest.mark.gl]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, Path]:
+    """Per person: a 2 s driver video of their photo swaying, and a tone as their voice."""
+    d = tmp_path_factory.mktemp("call_media")
+    out: dict[str, Path] = {}
+    for name, hz in (("astronaut", 440), ("grace_hopper", 660)):
+        img = cv2.imread(str(SAMPLES / f"{name}.jpg"))
+        h, w = img.shape[:2]
+        vw = cv2.VideoWriter(str(d / f"{name}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
+        for i in range(50):
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), 6 * np.sin(i / 8), 1.0)
+            m[0, 2] += 10 * np.sin(i / 5)
+            vw.write(cv2.warpAffine(img, m, (w, h)))
+        vw.release()
+        pcm = (8000 * np.sin(2 * np.pi * hz * np.arange(32000) / 16000)).astype("<i2")
+        with wave.open(str(d / f"{name}.wav"), "wb") as wf:
+            wf.setnchannels(1)
+            wf.setsampwidth(2)
+            wf.setframerate(16000)
+            wf.writeframes(pcm.tobytes())
+        out[f"{name}.avi"], out[f"{name}.wav"] = d / f"{name}.avi", d / f"{name}.wav"
+    return out
+
+
+class Caller:
+    def __init__(self, tmp: Path, name: str, home: Path, args: list[str]) -> None:
+        self.name, self.home = name, home
+        self.metrics = tmp / f"{name}.json"
+        self.log_path = tmp / f"{name}.log"
+        env = {
+            **os.environ,
+            "VOODOO_HOLO_HOME": str(home),
+            "PYTHONUNBUFFERED": "1",
+            "GLOG_minloglevel": "2",
+        }
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "call", *args, "--metrics-out", str(self.metrics)],
+            cwd=tmp,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def read(self) -> dict | None:
+        try:
+            return json.loads(self.metrics.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def wait(self, pred, what: str, timeout_s: float = 90.0) -> dict:
+        deadline = time.monotonic() + timeout_s
+        m = None
+        while time.monotonic() < deadline:
+            m = self.read()
+            if m is not None and m["pid"] == self.proc.pid and pred(m):
+                return m
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError(
+            f"{self.name}: {what} not reached (exit {self.proc.poll()}); metrics: "
+            f"{json.dumps(m)[:1500]}\nlog:\n{self.log()[-3000:]}"
+        )
+
+    def wait_log(self, text: str, timeout_s: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            log = self.log()
+            if text in log:
+                return log
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name}: {text!r} not in the log:\n{self.log()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._log.close()
+        return rc
+
+
+def _frames(m: dict) -> int:
+    return m["video"]["frames_rendered"]
+
+
+def _psnr_face(a: np.ndarray, b: np.ndarray) -> float:
+    h, w = a.shape[:2]
+    box = (slice(int(0.2 * h), int(0.85 * h)), slice(int(0.2 * w), int(0.8 * w)))
+    d = a[box].astype(np.float64) - b[box].astype(np.float64)
+    return float(10 * np.log10(255.0**2 / max(np.mean(d**2), 1e-9)))
+
+
+def _identity(snapshot: Path) -> dict[str, float]:
+    """PSNR of the rendered frontal view against each photo's aligned crop, in the face region."""
+    from pipeline.tracking import prepare_photo
+
+    snap = cv2.cvtColor(cv2.imread(str(snapshot)), cv2.COLOR_BGR2RGB)
+    out = {}
+    for name in ("astronaut", "grace_hopper"):
+        crop = prepare_photo(str(SAMPLES / f"{name}.jpg")).crop_rgb_u8
+        crop = cv2.resize(crop, snap.shape[1::-1], interpolation=cv2.INTER_AREA)
+        out[name] = _psnr_face(snap, crop)
+    return out
+
+
+def _dominant_hz(path: Path) -> tuple[float, float]:
+    """(dominant frequency, fraction of non-silent samples) of a 16 kHz WAV file."""
+    with wave.open(str(path), "rb") as w:
+        data = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64)
+    voiced = data[np.abs(data) > 0]
+    if voiced.size < 1600:
+        return 0.0, 0.0
+    spec = np.abs(np.fft.rfft(voiced[: 16000 * 4]))
+    n = min(voiced.size, 16000 * 4)
+    return float(np.argmax(spec) * 16000 / n), voiced.size / data.size
+
+
+def _common(media: dict[str, Path], who: str, tmp: Path) -> list[str]:
+    return [
+        "--source",
+        str(SAMPLES / f"{who}.jpg"),
+        "--driver",
+        str(media[f"{who}.avi"]),
+        "--backend",
+        "mesh",
+        "--headless",
+        "--view-size",
+        "192",
+        "--snapshot",
+        str(tmp / f"{who}_sees.png"),
+        "--audio-in",
+        str(media[f"{who}.wav"]),
+        "--audio-out",
+        str(tmp / f"{who}_hears.wav"),
+        "--duration",
+        "170",
+    ]
+
+
+def test_two_callers_see_each_other_survive_a_dropout_and_reconnect(tmp_path, media):
+    home_a, home_b = tmp_path / "home_a", tmp_path / "home_b"
+    key_a = load_or_create_keypair(home_a / "config" / "keys")
+    key_b = load_or_create_keypair(home_b / "config" / "keys")
+    listen = ["--listen", "0", "--bind", "127.0.0.1", "--accept-key", key_b.public_text, "--name", "A"]
+    a = Caller(tmp_path, "a", home_a, [*listen, *_common(media, "astronaut", tmp_path)])
+    callers = [a]
+    try:
+        m = a.wait(lambda m: m["state"] == "waiting", "listening")
+        port = int(m["endpoint"].rsplit(":", 1)[1])
+        assert m["endpoint"].startswith("tcp://127.0.0.1:") and port > 0
+        dial = ["127.0.0.1:%d" % port, "--peer-key", key_a.public_text, "--name", "B"]
+        b = Caller(tmp_path, "b", home_b, [*dial, *_common(media, "grace_hopper", tmp_path)])
+        callers.append(b)
+
+        # 1. Both see each other, with the other's identity.
+        ma = a.wait(lambda m: _frames(m) >= 15 and m["video"]["snapshot_seq"] >= 0, "A renders B")
+        mb = b.wait(lambda m: _frames(m) >= 15 and m["video"]["snapshot_seq"] >= 0, "B renders A")
+        assert ma["peer"]["fingerprint"] == fingerprint(key_b.public) and ma["peer"]["name"] == "B"
+        assert mb["peer"]["fingerprint"] == fingerprint(key_a.public) and mb["peer"]["name"] == "A"
+        seen_by_a = _identity(tmp_path / "astronaut_sees.png")
+        seen_by_b = _identity(tmp_path / "grace_hopper_sees.png")
+        print(f"A's view vs photos (PSNR dB): {seen_by_a}\nB's view vs photos (PSNR dB): {seen_by_b}")
+        assert seen_by_a["grace_hopper"] > seen_by_a["astronaut"] + 3.0
+        assert seen_by_b["astronaut"] > seen_by_b["grace_hopper"] + 3.0
+        for m in (ma, mb):
+            assert m["video"]["capture_to_display_ms"]["n"] > 0
+            assert m["bytes_total"]["video_sent"] > 0 and m["link_stats"]["counters"]["audio_received"] > 0
+        a_pid = a.proc.pid
+
+        # 2. B vanishes (SIGKILL: no goodbye). A keeps running and says so.
+        frames_a = _frames(a.read())
+        b.proc.kill()
+        b.stop()
+        ma = a.wait(lambda m: m["state"] == "disconnected", "A notices B is gone", 30)
+        assert a.proc.poll() is None
+
+        # 3. B calls again (new process, same key): A shows it without restarting.
+        b = Caller(tmp_path, "b2", home_b, [*dial, *_common(media, "grace_hopper", tmp_path)])
+        callers.append(b)
+        ma = a.wait(
+            lambda m: m["state"] == "connected" and _frames(m) >= frames_a + 10,
+            "A shows B again",
+        )
+        assert a.proc.pid == a_pid and ma["link_stats"]["counters"]["peer_sessions"] == 2
+        assert [s for _, s in ma["history"]][:4] == ["waiting", "connected", "disconnected", "connected"]
+        b.wait(lambda m: _frames(m) >= 5, "the new B renders A")
+
+        # 4. A vanishes; B waits, then reconnects by itself when A is back on the same port.
+        a.proc.kill()
+        a.stop()
+        mb = b.wait(lambda m: m["state"] == "disconnected", "B notices A is gone", 30)
+        frames_b = _frames(mb)
+        listen_again = [*listen[:1], str(port), *listen[2:]]
+        a = Caller(tmp_path, "a2", home_a, [*listen_again, *_common(media, "astronaut", tmp_path)])
+        callers.append(a)
+        mb = b.wait(
+            lambda m: m["state"] == "connected" and _frames(m) >= frames_b + 10,
+            "B reconnects to the restarted A",
+        )
+        assert b.proc.poll() is None
+        assert [s for _, s in mb["history"]][-2:] == ["disconnected", "connected"]
+        seen_by_b = _identity(tmp_path / "grace_hopper_sees.png")
+        assert seen_by_b["astronaut"] > seen_by_b["grace_hopper"] + 3.0
+
+        final = {}
+        for c in (a, b):
+            assert c.stop() == 0, c.log()[-2000:]
+            assert "call ended: interrupted" in c.log()
+            final[c.name] = c.read()
+    finally:
+        for c in callers:
+            if c.proc.poll() is None:
+                c.proc.kill()
+                c.stop()
+
+    hz, voiced = _dominant_hz(tmp_path / "astronaut_hears.wav")
+    assert abs(hz - 660) < 5 and voiced > 0.1, f"A hears {hz:.0f} Hz ({voiced:.0%} non-silent)"
+    hz, voiced = _dominant_hz(tmp_path / "grace_hopper_hears.wav")
+    assert abs(hz - 440) < 5 and voiced > 0.1, f"B hears {hz:.0f} Hz ({voiced:.0%} non-silent)"
+    for name, m in final.items():
+        print(
+            f"{name}: sent {m['bytes_total']['sent'] / 1e3:.0f} kB in {m['uptime_s']:.0f} s, "
+            f"capture->display {m['video']['capture_to_display_ms']}, "
+            f"audio-video offset {m['audio']['av_offset_ms']}, clock {m['clock']}"
+        )
+
+
+def test_an_unaccepted_key_is_refused_with_its_fingerprint(tmp_path, media):
+    home_a, home_b = tmp_path / "home_a", tmp_path / "home_b"
+    key_a = load_or_create_keypair(home_a / "config" / "keys")
+    key_b = load_or_create_keypair(home_b / "config" / "keys")
+    a = Caller(
+        tmp_path,
+        "a",
+        home_a,
+        ["--listen", "0", "--bind", "127.0.0.1", "--receive-only", "--headless", "--backend", "mesh"],
+    )
+    b = None
+    try:
+        m = a.wait(lambda m: m["state"] == "waiting", "listening")
+        port = m["endpoint"].rsplit(":", 1)[1]
+        b = Caller(
+            tmp_path,
+            "b",
+            home_b,
+            [f"127.0.0.1:{port}", "--peer-key", key_a.public_text, "--send-only", "--no-audio"]
+            + ["--source", str(SAMPLES / "grace_hopper.jpg"), "--driver", str(media["grace_hopper.avi"])],
+        )
+        rc = b.proc.wait(timeout=120)
+        assert rc == 3, b.log()[-2000:]
+        assert "refused" in b.log() and fingerprint(key_b.public) in b.log()
+        m = a.wait(lambda m: m["link_stats"]["counters"].get("refused_unknown_key", 0) >= 1, "refusal")
+        assert m["state"] == "waiting" and m["peer"] is None
+        a_log = a.wait_log(f"unknown key {fingerprint(key_b.public)}")
+        assert f"voodoo-holo keys --accept {key_b.public_text}" in a_log
+    finally:
+        for c in (a, b):
+            if c is not None:
+                c.stop()
