@@ -10,7 +10,7 @@ array              network form                           restored as
 =================  =====================================  ===============================
 crop_rgb_u8        ``crop_jpeg`` (crop scaled to          512 x 512 x 3 uint8
                    ``crop_px``, JPEG ``quality``)
-matte_u8           ``matte_jpeg`` (grey JPEG, same size)  512 x 512 uint8
+matte_u8           ``matte_jpeg`` (grey JPEG, half size)  512 x 512 uint8
 landmarks_px       ``landmarks_q`` int16, 1/32 pixel      478 x 3 float32
 camera, crop_from_frame: unchanged (a few hundred bytes)
 =================  =====================================  ===============================
@@ -55,7 +55,7 @@ class MediaSettings:
     """
 
     crop_px: int = 256
-    quality: int = 75
+    quality: int = 70
     source_quality: int = 95
 
     def __post_init__(self) -> None:
@@ -96,7 +96,8 @@ def _pack(msg: Message, size: int, quality: int, quantise_landmarks: bool) -> Me
     crop = a.pop("crop_rgb_u8")
     matte = a.pop("matte_u8")
     a["crop_jpeg"] = _jpeg(crop, size, quality)
-    a["matte_jpeg"] = _jpeg(matte, size, max(quality, 90))
+    # The matte is smooth: half the size is enough (it is upsampled on arrival).
+    a["matte_jpeg"] = _jpeg(matte, size if size == CROP_SIZE else size // 2, max(quality, 85))
     if quantise_landmarks:
         lm = a.pop("landmarks_px")
         a["landmarks_q"] = np.clip(np.rint(lm * _LANDMARK_SCALE), -32767, 32767).astype(np.int16)

@@ -486,6 +486,7 @@ class CallSession:
 
     def _loop(self, reen, comp, app) -> None:
         last_out = 0.0
+        hinted = False
         deadline = None if self.cfg.duration_s is None else time.monotonic() + self.cfg.duration_s
         while not self.stop.is_set():
             self._handle_unknown_keys()
@@ -496,6 +497,13 @@ class CallSession:
             if self.link.state == "refused":
                 self.end_reason, self.exit_code = "refused by the peer", EXIT_REFUSED
                 break
+            if self.link.state == "calling" and not hinted and time.monotonic() - self._started > 10.0:
+                hinted = True
+                self.log(
+                    f"no answer from {self.cfg.link.endpoint} yet ({self.link.problem or 'no connection'}). "
+                    "Is 'voodoo-holo call --listen' running there, and is its port reachable? "
+                    "Still trying."
+                )
             if reen is not None:
                 self._show_peer(reen, comp)
             if app is not None:

@@ -68,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--crop-size", type=int, default=256, help="size of the face crop sent per frame (64..512)"
     )
-    p.add_argument("--jpeg-quality", type=int, default=75, help="JPEG quality of the sent crops (10..100)")
+    p.add_argument("--jpeg-quality", type=int, default=70, help="JPEG quality of the sent crops (10..100)")
     p.add_argument("--max-kBps", type=float, default=None, help="cap what this side sends (kB/s)")
     p.add_argument("--no-audio", action="store_true", help="no microphone or speaker")
     p.add_argument("--audio-in", type=Path, default=None, help="a 16-bit WAV file instead of the microphone")
@@ -123,8 +123,10 @@ def _build(args: argparse.Namespace):
     from app.session import choose_backend, count_cuda_gpus, resolve_source
     from pipeline.security import KnownPeers, load_or_create_keypair, parse_public_key
 
-    if (args.listen is None) == (args.peer is None):
+    if args.listen is not None and args.peer is not None:
         raise ValueError("give either --listen [PORT] or the peer to call (HOST[:PORT]), not both")
+    if args.listen is None and args.peer is None:
+        raise ValueError("wait for a call with --listen [PORT], or give the peer to call: HOST[:PORT]")
     interactive = sys.stdin.isatty()
     keypair = load_or_create_keypair()
     known = KnownPeers.load()
@@ -151,7 +153,7 @@ def _build(args: argparse.Namespace):
         gpus = 0 if args.backend == "mesh" else count_cuda_gpus()
         backend, weights = choose_backend(args.backend, args.weights, gpus)
         device = "cuda" if backend == "neural" and gpus else "cpu"
-    if args.headless:
+    if args.headless or not receives:
         sink = "headless"
     elif args.preview:
         sink = "preview"

@@ -65,7 +65,7 @@ class Caller:
             "PYTHONUNBUFFERED": "1",
             "GLOG_minloglevel": "2",
         }
-        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "a")  # closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "call", *args, "--metrics-out", str(self.metrics)],
             cwd=tmp,
@@ -190,7 +190,7 @@ def test_two_callers_see_each_other_survive_a_dropout_and_reconnect(tmp_path, me
         m = a.wait(lambda m: m["state"] == "waiting", "listening")
         port = int(m["endpoint"].rsplit(":", 1)[1])
         assert m["endpoint"].startswith("tcp://127.0.0.1:") and port > 0
-        dial = ["127.0.0.1:%d" % port, "--peer-key", key_a.public_text, "--name", "B"]
+        dial = [f"127.0.0.1:{port}", "--peer-key", key_a.public_text, "--name", "B"]
         b = Caller(tmp_path, "b", home_b, [*dial, *_common(media, "grace_hopper", tmp_path)])
         callers.append(b)
 
