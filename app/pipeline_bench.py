@@ -1,23 +1,107 @@
-"""``voodoo-holo bench pipeline``: costs between the live pipeline's processes.
+"""``voodoo-holo bench pipeline``: the whole live call, and the costs between its processes.
 
-For now the tri-plane hop (estimator -> 4 renderers) over ZeroMQ ``ipc://`` (arrays in the
-message) and through shared memory (a handle in the message), with real processes; see
-:mod:`pipeline.accel.hop_bench`. End-to-end timing of the live roles joins here once the
-launcher runs them.
+1. The live call, every role a real process, headless: the launcher runs on the bundled sample
+   photo and a short generated driver clip for a fixed time, and the roles' statistics become
+   rows: per-stage latency (median, p90), frames per second presented, glass-to-glass latency.
+   ``--views`` picks the number of views (the largest of the list), ``--quick`` shortens it.
+2. The tri-plane hop (estimator -> 4 renderers) over ZeroMQ ``ipc://`` (arrays in the message)
+   and through shared memory (a handle in the message), with real processes; see
+   :mod:`pipeline.accel.hop_bench`.
 """
 
 from __future__ import annotations
 
 import argparse
-
-import numpy as np
+import json
+import tempfile
+from pathlib import Path
 
 from pipeline.benchutil import BenchRow
+
+SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
+
+
+def _driver_clip(folder: Path) -> Path:
+    import cv2
+    import numpy as np
+
+    img = cv2.imread(str(SAMPLES / "grace_hopper.jpg"))
+    h, w = img.shape[:2]
+    path = folder / "driver.avi"
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
+    for i in range(100):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), 6 * np.sin(i / 8), 1.0)
+        m[0, 2] += 10 * np.sin(i / 5)
+        vw.write(cv2.warpAffine(img, m, (w, h)))
+    vw.release()
+    return path
+
+
+def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
+    from app.launcher import CallSettings, Launcher
+    from app.layouts import auto_layout, load_layout
+    from app.session import choose_backend, count_cuda_gpus
+
+    num_gpus = count_cuda_gpus() if args.device != "cpu" else 0
+    layout = auto_layout(num_gpus) if num_gpus else load_layout("cpu")
+    views = max(args.view_counts) if args.view_counts else layout.num_views
+    view_size = 96 if args.quick else layout.view_size
+    layout = layout.with_views(views, view_size)
+    backend, weights = choose_backend("auto", args.weights, num_gpus, log=lambda m: print(m))
+    duration = 15.0 if args.quick else 40.0
+    with tempfile.TemporaryDirectory(prefix="voodoo-holo-bench-") as tmp:
+        metrics = Path(tmp) / "metrics.json"
+        settings = CallSettings(
+            source=str(SAMPLES / "astronaut.jpg"),
+            driver=str(_driver_clip(Path(tmp))),
+            backend=backend,
+            weights=weights,
+            sink="headless",
+            duration_s=duration,
+            metrics_out=metrics,
+        )
+        print(
+            f"running the live pipeline for {duration:.0f} s ({layout.name}, {views} views at {view_size}px)"
+        )
+        Launcher(layout, settings, log=lambda m: None).run()
+        m = json.loads(metrics.read_text())
+    rows: list[BenchRow] = []
+    common = {"views": views, "view_px": view_size, "backend": backend}
+    for name, role in m["roles"].items():
+        for stage, lat in role["stats"].get("latency_ms", {}).items():
+            if stage == "glass_to_glass":
+                continue
+            rows.append(
+                BenchRow(f"{name}: {stage}", lat["p50"], lat["p90"], float("nan"), lat["n"], dict(common))
+            )
+    g2g = m["frames"]["glass_to_glass_ms"]
+    comp = m["roles"]["compositor"]["stats"].get("counters", {})
+    fps = float(m["frames"]["fps"])
+    rows.append(
+        BenchRow(
+            "glass to glass (capture -> present)",
+            g2g.get("p50", float("nan")),
+            g2g.get("p90", float("nan")),
+            float("nan"),
+            int(g2g.get("n", 0)),
+            {
+                **common,
+                "fps": round(fps, 2),
+                "views/s": round(fps * views, 1),
+                "complete": comp.get("frames_complete", 0),
+                "partial": comp.get("frames_partial", 0),
+            },
+        )
+    )
+    return rows
+
 
 READERS = 4
 
 
-def bench(args: argparse.Namespace) -> list[BenchRow]:
+def _hop_rows(args: argparse.Namespace) -> list[BenchRow]:
+    import numpy as np
+
     from pipeline.accel.hop_bench import PLANES_SHAPE, measure_hop
 
     frames = args.repeats or (30 if args.quick else 150)
@@ -40,3 +124,7 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
             )
         )
     return rows
+
+
+def bench(args: argparse.Namespace) -> list[BenchRow]:
+    return [*_live_rows(args), *_hop_rows(args)]
