@@ -140,6 +140,7 @@ def run_estimator(rt: RoleRuntime) -> int:
     straggler_s = float(cfg.options.get("straggler_s", 1.0))
     ready: set[str] = set(renderers)
     last_pub = 0.0
+    pending: Message | None = None
     while not rt.should_stop():
         rt.heartbeat()
         events = dict(poller.poll(20))
@@ -155,14 +156,20 @@ def run_estimator(rt: RoleRuntime) -> int:
                 drop_key="source_unsent",
             )
             rt.stats.count("source_served")
+        if frames in events:
+            # Always drain, keeping only the newest frame: a full queue would make the
+            # capture drop the *new* frames and keep the old ones.
+            newest = rt.recv_latest(frames, timeout_ms=0)
+            if newest is not None:
+                if pending is not None:
+                    rt.stats.count("stale_dropped")
+                pending = newest
         late = time.monotonic() - last_pub > straggler_s
-        if frames not in events or not (ready >= renderers or late):
+        if pending is None or not (ready >= renderers or late):
             continue
         if not ready >= renderers:
             rt.stats.count("published_without_stragglers")
-        msg = rt.recv_latest(frames, timeout_ms=0)
-        if msg is None:
-            continue
+        msg, pending = pending, None
         try:
             driver = driver_frame_from_message(msg)
         except WireError as e:
