@@ -181,6 +181,11 @@ class Launcher:
         child.restart_at = None
 
     def start(self) -> None:
+        from pipeline.shm import sweep_orphans
+
+        swept = sweep_orphans()  # shared memory left by a call whose processes were all killed
+        if swept:
+            self.log(f"removed {len(swept)} stale shared-memory segment(s)")
         self.log(
             f"starting {len(self.children)} processes ({self.layout.name} layout, {self.layout.num_views} views "
             f"at {self.layout.view_size}px, {self.settings.backend} avatar)"

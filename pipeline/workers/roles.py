@@ -141,56 +141,89 @@ def run_estimator(rt: RoleRuntime) -> int:
     ready: set[str] = set(renderers)
     last_pub = 0.0
     pending: Message | None = None
-    while not rt.should_stop():
-        rt.heartbeat()
-        events = dict(poller.poll(20))
-        while credits.poll(0):
-            credit = rt.decode(credits.recv_multipart(copy=False))
-            if credit is not None and credit.kind == "control" and "ready" in credit.meta:
-                ready.add(str(credit.meta["ready"]))
-        if serve in events:
-            serve.recv_multipart()  # any request means "send me the source"
-            rt.send(
-                serve,
-                state_message("source", 0, 0, source_arrays, source_key=source_key),
-                drop_key="source_unsent",
-            )
-            rt.stats.count("source_served")
-        if frames in events:
-            # Always drain, keeping only the newest frame: a full queue would make the
-            # capture drop the *new* frames and keep the old ones.
-            newest = rt.recv_latest(frames, timeout_ms=0)
-            if newest is not None:
-                if pending is not None:
-                    rt.stats.count("stale_dropped")
-                pending = newest
-        late = time.monotonic() - last_pub > straggler_s
-        if pending is None or not (ready >= renderers or late):
-            continue
-        if not ready >= renderers:
-            rt.stats.count("published_without_stragglers")
-        msg, pending = pending, None
-        try:
-            driver = driver_frame_from_message(msg)
-        except WireError as e:
-            rt.stats.count(f"malformed.{e.reason}")
-            continue
-        t0 = time.perf_counter()
-        try:
-            scene = backend.drive(source, driver)
-        except ValueError as e:
-            rt.stats.count("drive_skipped")
-            log.warning("estimator: frame %d skipped: %s", driver.seq, e)
-            continue
-        rt.stats.time("drive", (time.perf_counter() - t0) * 1e3)
-        scene_msg = state_message(
-            "scene", driver.seq, driver.timestamp_ns, scene.to_arrays(), source_key=source_key
-        )
-        if rt.send(scenes, scene_msg):
-            rt.stats.tick("scenes_sent")
-            ready.clear()
-            last_pub = time.monotonic()
+    shm = _SceneShm(enabled=not cfg.options.get("curve") and cfg.options.get("shm", True))
+    try:
+        while not rt.should_stop():
+            rt.heartbeat()
+            events = dict(poller.poll(20))
+            while credits.poll(0):
+                credit = rt.decode(credits.recv_multipart(copy=False))
+                if credit is not None and credit.kind == "control" and "ready" in credit.meta:
+                    ready.add(str(credit.meta["ready"]))
+            if serve in events:
+                serve.recv_multipart()  # any request means "send me the source"
+                rt.send(
+                    serve,
+                    state_message("source", 0, 0, source_arrays, source_key=source_key),
+                    drop_key="source_unsent",
+                )
+                rt.stats.count("source_served")
+            if frames in events:
+                # Always drain, keeping only the newest frame: a full queue would make the
+                # capture drop the *new* frames and keep the old ones.
+                newest = rt.recv_latest(frames, timeout_ms=0)
+                if newest is not None:
+                    if pending is not None:
+                        rt.stats.count("stale_dropped")
+                    pending = newest
+            late = time.monotonic() - last_pub > straggler_s
+            if pending is None or not (ready >= renderers or late):
+                continue
+            if not ready >= renderers:
+                rt.stats.count("published_without_stragglers")
+            msg, pending = pending, None
+            try:
+                driver = driver_frame_from_message(msg)
+            except WireError as e:
+                rt.stats.count(f"malformed.{e.reason}")
+                continue
+            t0 = time.perf_counter()
+            try:
+                scene = backend.drive(source, driver)
+            except ValueError as e:
+                rt.stats.count("drive_skipped")
+                log.warning("estimator: frame %d skipped: %s", driver.seq, e)
+                continue
+            rt.stats.time("drive", (time.perf_counter() - t0) * 1e3)
+            scene_msg = shm.message(driver.seq, driver.timestamp_ns, scene.to_arrays(), source_key=source_key)
+            if rt.send(scenes, scene_msg):
+                rt.stats.tick("scenes_sent")
+                ready.clear()
+                last_pub = time.monotonic()
+    finally:
+        shm.close()
     return 0
+
+
+class _SceneShm:
+    """Large scene arrays (tri-planes) go through shared memory when every link is on this host.
+
+    The ZeroMQ message then carries only a handle and the small arrays; with tcp links (roles
+    on other hosts) everything travels inline.
+    """
+
+    MIN_BYTES = 1 << 20
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.ring = None
+
+    def message(self, seq: int, t_ns: int, arrays: dict, **meta) -> Message:
+        big = {k: v for k, v in arrays.items() if v.nbytes >= self.MIN_BYTES} if self.enabled else {}
+        if not big:
+            return state_message("scene", seq, t_ns, arrays, **meta)
+        from pipeline.shm import SharedTensorRing, handle_message
+
+        if self.ring is None:
+            self.ring = SharedTensorRing(slots=4, slot_bytes=sum(v.nbytes for v in big.values()) + (1 << 16))
+        handle = self.ring.write(big)
+        small = {k: v for k, v in arrays.items() if k not in big}
+        return handle_message(seq, t_ns, handle, small, **meta)
+
+    def close(self) -> None:
+        if self.ring is not None:
+            self.ring.close()
+            self.ring = None
 
 
 # -- renderer -----------------------------------------------------------------------------
@@ -227,6 +260,7 @@ def run_renderer(rt: RoleRuntime) -> int:
     client = _SourceClient(rt)
     have_key: str | None = None
     ready_msg = Message("control", meta={"ready": cfg.name})
+    reader = None
     rt.send(credits, ready_msg)
     try:
         while not rt.should_stop():
@@ -234,7 +268,24 @@ def run_renderer(rt: RoleRuntime) -> int:
             msg = rt.recv_latest(scenes, timeout_ms=100)
             if msg is None:
                 continue
-            key = scene_source_key(msg.arrays)
+            arrays = dict(msg.arrays)
+            handle = msg.meta.get("shm")
+            if handle is not None:
+                if reader is None:
+                    from pipeline.shm import SharedTensorReader
+
+                    reader = SharedTensorReader()
+                try:
+                    big = reader.read(handle)
+                except (ValueError, OSError) as e:
+                    rt.stats.count("bad_shm_handle")
+                    log.warning("%s: unusable shared-memory handle: %s", cfg.name, e)
+                    continue
+                if big is None:
+                    rt.stats.count("shm_overwritten")  # the estimator moved on: wait for the next
+                    continue
+                arrays.update(big)
+            key = scene_source_key(arrays)
             if backend.name == "mesh" and key != have_key:
                 src = client.fetch()
                 if src is None or src.kind != "source":
@@ -247,7 +298,7 @@ def run_renderer(rt: RoleRuntime) -> int:
                     continue
                 have_key = key
             try:
-                scene = scene_from_arrays(backend, msg.arrays)
+                scene = scene_from_arrays(backend, arrays)
             except (ValueError, KeyError, WireError) as e:
                 rt.stats.count("bad_scene")
                 log.warning("%s: bad scene: %s", cfg.name, e)
@@ -260,6 +311,8 @@ def run_renderer(rt: RoleRuntime) -> int:
                 rt.stats.tick("batches_sent")
             rt.send(credits, ready_msg)
     finally:
+        if reader is not None:
+            reader.close()
         close = getattr(backend, "close", None)
         if close:
             close()
