@@ -75,6 +75,15 @@ def create_backend(
     if name == "neural":
         if weights is None:
             raise ValueError("the neural backend needs a weights file (voodoo3d.pth)")
+        if device.startswith("cuda"):
+            # TensorRT engines built beforehand ('voodoo-holo export trt') are used when present;
+            # anything missing runs in PyTorch, the reference path.
+            from pipeline.accel.backend import AccelConfig, load_accelerated_backend
+
+            backend, _ = load_accelerated_backend(
+                weights, device=device, config=AccelConfig(build_missing=False)
+            )
+            return backend
         from pipeline.voodoo.backend import load_backend
 
         return load_backend(weights, device=device, dtype=dtype, progress=progress)  # type: ignore[arg-type]
