@@ -134,6 +134,7 @@ class Launcher:
                 options={
                     "loop": settings.loop_driver,
                     "renderers": [r.name for r in layout.renderers],
+                    "device": spec.device,
                     **options,
                     **settings.options,
                 },
