@@ -332,13 +332,17 @@ def _concat(first: Path, segment: Path) -> None:
         joined.unlink(missing_ok=True)
 
 
-def _mux_audio(video: Path, driver: Path) -> None:
-    """Replace ``video`` by itself plus the driver's first audio track (AAC), cut to the video."""
+def _mux_audio(video: Path, driver: Path, duration_s: float) -> None:
+    """Replace ``video`` by itself plus the driver's first audio track (AAC), cut to the video.
+
+    The cut is ``-t`` (the video's length), not ``-shortest``: with a stream-copied video,
+    ``-shortest`` can drop the last video frames when the audio ends a little earlier.
+    """
     tmp = video.with_name(video.stem + ".audio.mp4")
     try:
         _run_ffmpeg(
             ["-i", str(video), "-i", str(driver), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
-             "-c:a", "aac", "-b:a", "128k", "-shortest", "-movflags", "+faststart", str(tmp)],
+             "-c:a", "aac", "-b:a", "128k", "-t", f"{duration_s:.6f}", "-movflags", "+faststart", str(tmp)],
             f"copy the audio of {driver.name} into {video.name}",
         )  # fmt: skip
         os.replace(tmp, video)
@@ -576,7 +580,7 @@ def _finish(
     if not interrupted and frames > 0 and config.audio and _driver_has_audio(driver):
         for o in outputs:
             if o.path.exists() and not (o.has_audio and o.writer.frames_written == 0):
-                _mux_audio(o.path, driver)
+                _mux_audio(o.path, driver, (o.start + o.writer.frames_written) / fps)
         audio = True
     return RenderResult(
         paths=[o.path for o in outputs],
