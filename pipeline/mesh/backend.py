@@ -66,11 +66,17 @@ class MeshBackendConfig:
 
     Attributes:
         atlas_size_px: side of the face texture in canonical UV layout (64..8192).
+        face_depth_gain: factor on FaceMesh's depth when the source's landmarks are lifted
+            into the world (0.5..2). FaceMesh under-reads depth: on renders of the canonical
+            face at 0 and +-20 deg its z over the interior landmarks is 0.83-0.95 of the true
+            depth relative to x (mean 0.90; ``tests/mesh/test_render.py`` measures it), so
+            the lifted face would be that much flatter than the person's and turn less.
         shell / drive / renderer: see :class:`ShellConfig`, :class:`DriveConfig`,
             :class:`RendererConfig`.
     """
 
     atlas_size_px: int = 1024
+    face_depth_gain: float = 1.1
     shell: ShellConfig = field(default_factory=ShellConfig)
     drive: DriveConfig = field(default_factory=DriveConfig)
     renderer: RendererConfig = field(default_factory=RendererConfig)
@@ -78,6 +84,10 @@ class MeshBackendConfig:
     def __post_init__(self) -> None:
         if not 64 <= self.atlas_size_px <= 8192:
             raise ValueError(f"MeshBackendConfig.atlas_size_px must be in 64..8192, got {self.atlas_size_px}")
+        if not 0.5 <= self.face_depth_gain <= 2.0:
+            raise ValueError(
+                f"MeshBackendConfig.face_depth_gain must be in 0.5..2, got {self.face_depth_gain}"
+            )
 
 
 def _smoothstep(e0: float, e1: float, x: float) -> float:
@@ -107,7 +117,7 @@ class MeshBackend:
                 f"source crop is {crop.shape[1]}x{crop.shape[0]} but its camera is "
                 f"{source.camera.width}x{source.camera.height}"
             )
-        face_world = lift_landmarks_to_world(lm, source.camera)
+        face_world = lift_landmarks_to_world(lm, source.camera, self.config.face_depth_gain)
         frontal, _ = frontalize(lm)
         to_world = similarity_fit(frontal, face_world)
         weight = own_texture_weight(face_world, source.camera)

@@ -126,20 +126,23 @@ def frontalize(landmarks_px: np.ndarray) -> tuple[np.ndarray, Similarity]:
     return fit.inverse_apply(lm), fit
 
 
-def lift_landmarks_to_world(landmarks_px: np.ndarray, camera: Camera) -> np.ndarray:
+def lift_landmarks_to_world(landmarks_px: np.ndarray, camera: Camera, depth_gain: float = 1.0) -> np.ndarray:
     """Lift 468 landmarks (crop px, MediaPipe z) into world points seen on them by ``camera``.
 
     The landmark's depth is the depth of the world origin (the head centre) along the camera
-    axis plus MediaPipe's relative z converted with the weak-perspective scale
-    ``depth / focal_px``. Projecting the result through ``camera`` gives back x, y exactly.
+    axis plus MediaPipe's relative z, times ``depth_gain``, converted with the weak-perspective
+    scale ``depth / focal_px``. Projecting the result through ``camera`` gives back x, y
+    exactly, whatever the gain.
     """
+    if not depth_gain > 0:
+        raise ValueError(f"lift_landmarks_to_world: depth_gain must be > 0, got {depth_gain}")
     lm = validate_landmarks(landmarks_px)
     k = camera.K_px
     fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
     depth0 = float(np.dot(-camera.center, camera.forward))
     if depth0 <= 0:
         raise ValueError("lift_landmarks_to_world: the world origin is behind the camera")
-    z = depth0 + lm[:, 2] * depth0 / fx
+    z = depth0 + depth_gain * lm[:, 2] * depth0 / fx
     p_cam = np.stack([(lm[:, 0] - cx) * z / fx, (lm[:, 1] - cy) * z / fy, z], axis=1)
     return p_cam @ camera.cam2world[:3, :3].T + camera.cam2world[:3, 3]
 

@@ -1,15 +1,22 @@
 """The head shell: geometry for hair, forehead, ears and neck around the face mesh.
 
 A regular grid over the source crop is pushed back along the source camera's rays onto a
-smooth depth surface, textured with the crop itself (projective texture) and cut to the
-matte. The surface is
+depth surface, textured with the crop itself (projective texture) and cut to the matte.
+The surface is built as a head would be seen from the front:
 
-* behind the face mesh inside the face oval (so the mesh always wins the depth test, deeper in
-  the middle of the face where the mouth and eyes may open onto it),
-* an ellipsoid around the head outside the oval (its depth matched to the face's edge), and
-* a plane through the head centre beyond the ellipsoid's outline (neck, shoulders, long hair).
-
-Side views therefore see a continuous head instead of a floating mask.
+* **Inside the face oval** it lies just behind the face mesh (the mesh always wins the depth
+  test), deeper in the middle of the face where the mouth and eyes may open onto it.
+* **Around the face** (hair, forehead, temples, ears) it starts exactly at the face mesh's
+  depth along the oval -- no step and no gap where the two meet -- and curves back to the
+  head's silhouette, which lies in the *ear plane*: a plane across the head at the depth of
+  its widest part, about as far behind the nose tip as the face is wide (0.7 x, the
+  proportion of an adult head; the cheek edges, landmarks 234 / 454, lie there too). The
+  profile is the head's depth inflated from the matte's outline (a rounded cross-section,
+  tangent to the view rays at the silhouette), plus the difference to the face's edge,
+  carried outwards and fading to zero at the silhouette. Side views therefore show the
+  whole head turning as one rigid body.
+* **Below the jaw** (neck, shoulders, long hair) it steps back to the ear plane: the jaw
+  overhangs the neck, as on a real head.
 """
 
 from __future__ import annotations
@@ -27,6 +34,31 @@ from pipeline.mesh.topology import FACE_OVAL_LOOP
 
 __all__ = ["HeadShell", "ShellConfig", "build_head_shell"]
 
+#: The lower half of the face oval, ear to ear under the chin (234 ... 152 ... 454).
+_JAW_PATH = (
+    234,
+    93,
+    132,
+    58,
+    172,
+    136,
+    150,
+    149,
+    176,
+    148,
+    152,
+    377,
+    400,
+    378,
+    379,
+    365,
+    397,
+    288,
+    361,
+    323,
+    454,
+)
+
 
 @dataclass(frozen=True)
 class ShellConfig:
@@ -37,13 +69,15 @@ class ShellConfig:
         matte_threshold: a grid triangle is kept where the mean matte of its corners exceeds
             this (0..1).
         blend_px: width, in crop pixels inside the face oval, over which the shell goes from
-            the ellipsoid to the face-following surface.
+            just behind the face's edge to ``gap_centre_world`` behind it.
         gap_edge_world / gap_centre_world: how far the shell lies behind the face mesh at the
             oval and deep inside it (EG3D world units, >= 0).
-        head_width_scale: ellipsoid width over the face width (cheek to cheek), >= 1.
-        head_top_over_face_height: how far the skull reaches above the upper forehead
-            (landmark 10), as a fraction of the forehead-to-chin height.
-        depth_over_width: the ellipsoid's depth radius over its width radius (> 0).
+        ear_plane_over_face_width: depth of the head's silhouette behind the nose tip, in
+            face widths (cheek to cheek, landmarks 234-454); never in front of the cheek edges.
+        head_radius_over_face_width: distance inside the silhouette, in face widths, over
+            which the inflated head reaches its full depth (> 0).
+        jaw_blend_px: height, in crop pixels, over which the shell steps from the head back to
+            the ear plane below the jaw line (> 0).
     """
 
     grid_step_px: int = 4
@@ -51,9 +85,9 @@ class ShellConfig:
     blend_px: float = 28.0
     gap_edge_world: float = 0.004
     gap_centre_world: float = 0.05
-    head_width_scale: float = 1.12
-    head_top_over_face_height: float = 0.45
-    depth_over_width: float = 0.9
+    ear_plane_over_face_width: float = 0.7
+    head_radius_over_face_width: float = 0.45
+    jaw_blend_px: float = 24.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.grid_step_px <= 64:
@@ -64,12 +98,12 @@ class ShellConfig:
             raise ValueError(f"ShellConfig.blend_px must be > 0, got {self.blend_px}")
         if not 0.0 <= self.gap_edge_world <= self.gap_centre_world:
             raise ValueError("ShellConfig needs 0 <= gap_edge_world <= gap_centre_world")
-        if self.head_width_scale < 1.0:
-            raise ValueError(f"ShellConfig.head_width_scale must be >= 1, got {self.head_width_scale}")
-        if self.head_top_over_face_height < 0.0:
-            raise ValueError("ShellConfig.head_top_over_face_height must be >= 0")
-        if self.depth_over_width <= 0.0:
-            raise ValueError(f"ShellConfig.depth_over_width must be > 0, got {self.depth_over_width}")
+        if self.ear_plane_over_face_width <= 0.0:
+            raise ValueError("ShellConfig.ear_plane_over_face_width must be > 0")
+        if self.head_radius_over_face_width <= 0.0:
+            raise ValueError("ShellConfig.head_radius_over_face_width must be > 0")
+        if self.jaw_blend_px <= 0.0:
+            raise ValueError(f"ShellConfig.jaw_blend_px must be > 0, got {self.jaw_blend_px}")
 
 
 @dataclass
@@ -93,6 +127,18 @@ def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
+def _jaw_offset(px: np.ndarray, jaw_px: np.ndarray, ex: np.ndarray, ey: np.ndarray) -> np.ndarray:
+    """Signed distance (crop px, along the face's down axis ``ey``) of points below the jaw line.
+
+    The jaw line runs along ``jaw_px`` (ear to ear under the chin) and continues level with its
+    ends beyond them.
+    """
+    u_j, v_j = jaw_px @ ex, jaw_px @ ey
+    order = np.argsort(u_j)
+    v_line = np.interp(px @ ex, u_j[order], v_j[order])
+    return px @ ey - v_line
+
+
 def build_head_shell(
     matte: np.ndarray,
     landmarks_px: np.ndarray,
@@ -106,6 +152,7 @@ def build_head_shell(
     lm = np.asarray(landmarks_px, dtype=np.float64)[:, :2]
     face_px = lm[: len(face_world)]
     face_z = camera_depth(face_world, camera)
+    matte_f = np.asarray(matte, dtype=np.float64)
 
     # Face depth and distance inside the face oval, per crop pixel.
     tri = canonical_face_model().triangles
@@ -116,32 +163,28 @@ def build_head_shell(
     cv2.fillPoly(oval, [np.round((face_px[list(FACE_OVAL_LOOP)] - 0.5) * 16).astype(np.int32)], 1, shift=4)
     inside = (oval > 0) & raster.mask
     dist_in = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5)
+    # Outside the oval: distance to it and the face depth at its nearest point.
+    dist_out, label = cv2.distanceTransformWithLabels(
+        (~inside).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    edge_depth = np.concatenate([[0.0], face_depth[inside]])[label]
+    # Distance to the silhouette (the crop's border is not one: the person goes on beyond it).
+    pad = 2 * max(h, w)
+    person = cv2.copyMakeBorder((matte_f > 0.5).astype(np.uint8), pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    dist_sil = cv2.distanceTransform(person, cv2.DIST_L2, 5)[pad : pad + h, pad : pad + w]
 
-    # Head ellipse in the image, aligned with the face (cheek-to-cheek axis).
-    left, right, top, chin = face_px[234], face_px[454], face_px[10], face_px[152]
-    centre = 0.5 * (left + right)
+    # The head's proportions, from the face.
+    left, right = face_px[234], face_px[454]
     ex = (right - left) / max(float(np.linalg.norm(right - left)), 1e-9)
     ey = np.array([-ex[1], ex[0]])
-    face_h = float(np.dot(chin - top, ey))
-    b_top = float(np.dot(top - centre, ey)) - config.head_top_over_face_height * face_h
-    b_bot = float(np.dot(chin - centre, ey)) + 0.05 * face_h
-    ru = 0.5 * float(np.linalg.norm(right - left)) * config.head_width_scale
-    rv = 0.5 * (b_bot - b_top)
-    bc = 0.5 * (b_top + b_bot)
-
-    def ellipse_q(px: np.ndarray) -> np.ndarray:
-        d = px - centre
-        return np.sqrt((d @ ex / ru) ** 2 + ((d @ ey - bc) / rv) ** 2)
-
-    fx = camera.K_px[0, 0]
-    z_centre_guess = float(np.median(face_z))
-    rz = config.depth_over_width * ru * z_centre_guess / fx
-    # Ellipsoid centre depth: match the face's depth along its oval.
-    oval_px = face_px[list(FACE_OVAL_LOOP)]
-    q_oval = ellipse_q(oval_px)
-    ok = q_oval < 0.98
-    bulge = rz * np.sqrt(np.clip(1.0 - q_oval**2, 0.0, 1.0))
-    z_c = float(np.median((face_z[list(FACE_OVAL_LOOP)] + bulge)[ok])) if ok.any() else z_centre_guess + rz
+    face_w_px = float(np.linalg.norm(right - left))
+    face_w_world = float(np.linalg.norm(face_world[234] - face_world[454]))
+    z_ear = max(
+        float(face_z[1]) + config.ear_plane_over_face_width * face_w_world,
+        float(np.mean(face_z[[234, 454]])),
+    )
+    depth_full = max(z_ear - float(face_z[10]), 1e-6)  # silhouette to forehead
+    radius_px = config.head_radius_over_face_width * face_w_px
 
     # Grid vertices.
     gx = np.arange(0, w + 1, step, dtype=np.float64)
@@ -154,14 +197,21 @@ def build_head_shell(
     ix = np.clip(px[:, 0].astype(int), 0, w - 1)
     iy = np.clip(px[:, 1].astype(int), 0, h - 1)
 
-    q = ellipse_q(px)
-    z_ell = z_c - rz * np.sqrt(np.clip(1.0 - q**2, 0.0, 1.0))
+    # Around the face: the inflated head plus the face edge's offset, fading at the silhouette.
+    d_sil = dist_sil[iy, ix]
+    d_out = dist_out[iy, ix]
+    r = np.clip(d_sil / radius_px, 0.0, 1.0)
+    z_head = z_ear - depth_full * np.sqrt(1.0 - (1.0 - r) ** 2)
+    fade = 1.0 - _smoothstep(0.0, 1.0, d_out / np.maximum(d_out + d_sil, 1e-6))
+    z_head = z_head + (edge_depth[iy, ix] - z_head) * fade
+    # Below the jaw: back to the ear plane.
+    below = _smoothstep(0.0, config.jaw_blend_px, _jaw_offset(px, face_px[list(_JAW_PATH)], ex, ey))
+    z_out = (1.0 - below) * z_head + below * np.maximum(z_head, z_ear)
+
+    # Inside the oval: just behind the face.
     wgt = _smoothstep(0.0, config.blend_px, dist_in[iy, ix])
-    is_in = inside[iy, ix]
-    zf = face_depth[iy, ix]
     gap = config.gap_edge_world + (config.gap_centre_world - config.gap_edge_world) * wgt
-    z_face = zf + gap
-    z = np.where(is_in, np.maximum((1.0 - wgt) * z_ell + wgt * z_face, zf + config.gap_edge_world), z_ell)
+    z = np.where(inside[iy, ix], face_depth[iy, ix] + gap, z_out)
     verts = unproject(px, z, camera)
 
     # Triangles of the grid, cut to the matte.
@@ -170,7 +220,8 @@ def build_head_shell(
     v00 = (jj * nx + ii).reshape(-1)
     v10, v01, v11 = v00 + 1, v00 + nx, v00 + nx + 1
     tris = np.concatenate([np.stack([v00, v01, v10], 1), np.stack([v10, v01, v11], 1)])
-    m = np.asarray(matte, dtype=np.float64)[iy, ix]
+    m = matte_f[iy, ix]
+    is_in = inside[iy, ix]
     keep = (m[tris].mean(axis=1) > config.matte_threshold) | is_in[tris].all(axis=1)
     tris = tris[keep]
     used = np.unique(tris)

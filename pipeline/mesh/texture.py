@@ -3,7 +3,9 @@
 Each texel takes its colour from where its point of the face lies in the source crop. Parts
 of the face the source camera saw badly (turned away, foreshortened) take the colour of their
 mirror image on the other side of the face instead, so a source in three-quarter view still
-gets a plausible far cheek.
+gets a plausible far cheek. The borrowed colour is scaled, per channel, by the ratio of the
+two sides' mean colour where both are well seen: a face lit from one side keeps its darker
+side dark instead of gaining a patch of the lit one.
 """
 
 from __future__ import annotations
@@ -61,6 +63,25 @@ def _fill_gutters(img: np.ndarray, mask: np.ndarray, iterations: int = 8) -> np.
     return out
 
 
+def _side_balance(own: np.ndarray, weight: np.ndarray, side: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """Per texel, the factor (H x W x 3) taking the other side's colour to this side's.
+
+    Each side's mean colour is taken over its well-seen texels (own weight above 0.99); the
+    factor is clamped to 0.5..2 and is 1 where either side has too few such texels.
+    """
+    out = np.ones(own.shape, np.float32)
+    seen = covered & (weight > 0.99)
+    right, left = seen & (side < -0.5), seen & (side > 0.5)
+    if min(right.sum(), left.sum()) < 100:
+        return out
+    m_right = own[right].mean(axis=0)
+    m_left = own[left].mean(axis=0)
+    ratio = np.clip(m_left / np.maximum(m_right, 1.0), 0.5, 2.0).astype(np.float32)
+    out[side > 0] = ratio  # left-side texels borrow from the right
+    out[side < 0] = 1.0 / ratio
+    return out
+
+
 def bake_face_atlas(
     crop_rgb_u8: np.ndarray,
     landmarks_px: np.ndarray,
@@ -76,7 +97,10 @@ def bake_face_atlas(
     raster = rasterize_triangles(uv_px, tri, size_px, size_px)
     lm = np.asarray(landmarks_px, dtype=np.float64)[: len(uv_px), :2]
     mir = mirror_index()
-    per_vertex = np.concatenate([lm, lm[mir], np.asarray(own_weight, dtype=np.float64)[:, None]], axis=1)
+    side = np.sign(model.vertices_cm[:, 0])[:, None]
+    per_vertex = np.concatenate(
+        [lm, lm[mir], np.asarray(own_weight, dtype=np.float64)[:, None], side], axis=1
+    )
     attrs = interpolate(raster, tri, per_vertex).astype(np.float32)
     src = crop_rgb_u8.astype(np.float32)
     own = cv2.remap(
@@ -86,6 +110,6 @@ def bake_face_atlas(
         src, attrs[..., 2] - 0.5, attrs[..., 3] - 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
     )
     a = attrs[..., 4:5]
-    colour = a * own + (1.0 - a) * mirrored
+    colour = a * own + (1.0 - a) * mirrored * _side_balance(own, attrs[..., 4], attrs[..., 5], raster.mask)
     colour = _fill_gutters(colour, raster.mask)
     return np.clip(np.rint(colour), 0, 255).astype(np.uint8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -132,6 +133,51 @@ def test_source_state(astronaut_obs: FaceObservation) -> None:
     w = own_texture_weight(src.face_world, cam)
     assert w[[1, 4, 13, 14, 33, 263]].min() > 0.99
     assert src.atlas_rgb_u8.shape == (1024, 1024, 3) and src.atlas_rgb_u8.mean() > 60
+
+
+@pytest.mark.parametrize("who", ["astronaut", "hopper"])
+def test_shell_joins_the_face_and_goes_back_like_a_head(who: str, request: pytest.FixtureRequest) -> None:
+    """No step where the shell meets the face; hair, neck and silhouette at a head's depths."""
+    obs: FaceObservation = request.getfixturevalue(f"{who}_obs")
+    src = MeshBackend().prepare_source(obs)
+    cam = obs.camera
+    sh = src.shell
+    shell_px = sh.texcoords * 512.0
+    shell_d = camera_depth(sh.vertices_world, cam)
+    face_px = obs.landmarks_px[:468, :2]
+    face_d = camera_depth(src.face_world, cam)
+    width = float(np.linalg.norm(src.face_world[234] - src.face_world[454]))
+
+    def shell_depth_at(p: np.ndarray) -> float:
+        j = int(np.argmin(np.linalg.norm(shell_px - p, axis=1)))
+        assert np.linalg.norm(shell_px[j] - p) < 3.0
+        return float(shell_d[j])
+
+    # Just outside the upper face oval (forehead, temples), in the matte: the shell continues
+    # the face's depth. (234 / 454 are left out: there the cheek folds over its own outline.)
+    centre = face_px.mean(axis=0)
+    level = 0.5 * (face_px[234, 1] + face_px[454, 1])
+    steps = []
+    for i in FACE_OVAL_LOOP:
+        out = face_px[i] + 4.0 * (face_px[i] - centre) / np.linalg.norm(face_px[i] - centre)
+        if i in (234, 454) or face_px[i, 1] > level or obs.matte[int(out[1]), int(out[0])] < 0.5:
+            continue
+        steps.append((shell_depth_at(out) - face_d[i]) / width)
+    steps_a = np.abs(steps)
+    assert len(steps_a) >= 10
+    assert steps_a.max() < 0.05 and np.median(steps_a) < 0.02, np.round(steps, 3).tolist()
+    # Its silhouette lies far behind the nose tip (the ear plane, 0.7 face widths), ...
+    edge = cv2.distanceTransform((obs.matte > 0.5).astype(np.uint8), cv2.DIST_L2, 5)
+    ij = np.clip(shell_px.astype(int), 0, 511)
+    rim = (edge[ij[:, 1], ij[:, 0]] < 6.0) & (shell_px[:, 1] < face_px[152, 1]) & (shell_px[:, 1] > 4.0)
+    assert rim.sum() > 20
+    assert np.median(shell_d[rim] - face_d[1]) / width > 0.65
+    # ... the hair above the forehead between the forehead and that plane, and the neck
+    # below the chin well behind the chin.
+    hair = (shell_depth_at(face_px[10] - (0.0, 40.0)) - face_d[1]) / width
+    assert (face_d[10] - face_d[1]) / width - 0.02 < hair < 0.7
+    neck = shell_depth_at(np.array([face_px[152, 0], min(face_px[152, 1] + 40.0, 508.0)]))
+    assert (neck - face_d[152]) / width > 0.3
 
 
 def test_mirror_fill_for_a_turned_source(astronaut_obs: FaceObservation) -> None:

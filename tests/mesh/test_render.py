@@ -91,22 +91,17 @@ def test_background_in_the_matte_is_not_drawn(astronaut_obs: FaceObservation) ->
         be.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 5: measured yaw span 26.8 deg with the head shell (31.6 deg face only), target 30-40",
-)
 def test_view_sweep_is_tracked_in_every_view(
     astronaut_obs: FaceObservation, mesh_backend: MeshBackend, tracker: PhotoTracker, out_dir: Path
 ) -> None:
     """Orbit sweep (the camera turns about the pivot): the tracked yaw follows the views.
 
     Issue 5's target: a face in all 24 views, strictly rising yaw, a measured span of 30-40 deg
-    for the 35 deg sweep. Measured: 26.8 deg (24.1 deg before the tracker's perspective fit with
-    rescaled FaceMesh depth). The tracker reads renders of the canonical face at +-30 deg within
-    about 2 deg, and the same sweep rendered without the head shell spans 31.6 deg: the shell
-    (a smooth ellipsoid painted with the frontal photo: hair, ears, neck) shows FaceMesh a head
-    outline that turns less than the face, and a step where the face meets it. Expected to
-    fail until the shell is fixed; the yaws are written to the test output.
+    for the 35 deg sweep. Measured on the astronaut: 31.5 deg (26.8 deg with the earlier
+    ellipsoid shell and a face lifted with FaceMesh's depth as read). Grace Hopper's sweep is
+    not part of the test: it spans 28.2 deg and two neighbouring views (1.5 deg apart) swap
+    by up to 0.2 deg (twice); the tracker reads her texture (glasses) with that much noise and bias
+    even on the canonical face without any shell (29.3 deg).
     """
     be = mesh_backend
     src = be.prepare_source(astronaut_obs)
@@ -129,6 +124,52 @@ def test_view_sweep_is_tracked_in_every_view(
     assert np.all(np.diff(yaws_a) > 0), f"yaws not rising: {np.round(yaws_a, 2).tolist()}"
     span = yaws_a[-1] - yaws_a[0]
     assert 30.0 <= span <= 40.0, f"measured yaw span {span:.1f} deg"
+
+
+def test_facemesh_under_reads_the_depth_of_a_known_face(
+    astronaut_obs: FaceObservation, tracker: PhotoTracker
+) -> None:
+    """Why the source face is lifted with ``face_depth_gain`` > 1.
+
+    The canonical face (known geometry, the astronaut's face texture) rendered at 0 and +-20
+    deg: FaceMesh's z over the tracker's interior landmarks, against the true depth in the
+    same pixel units, comes out below its x against the true x (measured 0.91-0.95 here).
+    """
+    import dataclasses
+
+    from pipeline.face_model import canonical_face_model
+    from pipeline.mesh.geometry import camera_depth, similarity_fit
+    from pipeline.mesh.shell import HeadShell
+    from pipeline.mesh.state import MeshScene
+    from pipeline.tracking.pose import FIT_LANDMARKS
+
+    be = MeshBackend()
+    try:
+        src = be.prepare_source(astronaut_obs)
+        model = canonical_face_model().vertices_cm
+        face = similarity_fit(model, src.face_world).apply(model)
+        empty = HeadShell(
+            np.zeros((0, 3), np.float32), np.zeros((0, 2), np.float32), np.zeros((0, 3), np.int32)
+        )
+        canon = dataclasses.replace(src, face_world=face, shell=empty)
+        be.load_source(canon)
+        ids = np.asarray(FIT_LANDMARKS)
+        ratios = []
+        for cam in view_sweep(
+            astronaut_obs.camera, 3, view_cone_deg=40.0, mode="orbit", pivot=(0.0, 0.0, 0.0)
+        ):
+            img = be.render(MeshScene(0, 0, cam, face, 0.0, canon.key), [cam]).rgb_u8[0]
+            seen = tracker.observe(img)
+            assert seen is not None
+            lm = seen.landmarks_px[ids]
+            d0 = float(np.dot(-cam.center, cam.forward))
+            true_z = (camera_depth(face[ids], cam) - d0) * cam.K_px[0, 0] / d0
+            true_x = cam.project(face[ids])[:, 0]
+            ratios.append(np.polyfit(true_z, lm[:, 2], 1)[0] / np.polyfit(true_x, lm[:, 0], 1)[0])
+    finally:
+        be.close()
+    assert 0.8 < float(np.mean(ratios)) < 0.97, ratios
+    assert 0.9 < 1.0 / float(np.mean(ratios)) / MeshBackend().config.face_depth_gain < 1.1
 
 
 def test_renderer_tiles_reuse_and_lifetime(astronaut_obs: FaceObservation) -> None:
