@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -62,7 +63,9 @@ def test_known_peers_store(tmp_path):
         KnownPeers.load(path)
 
 
-def _pair(ctx, server_kp, client_kp, server_key_for_client, allow):
+def _pair(server_kp, client_kp, server_key_for_client, allow):
+    """A CURVE ROUTER (ZAP with ``allow``) and a DEALER connecting to it, in a fresh context."""
+    ctx = zmq.Context()
     auth = start_authenticator(ctx, allow)
     router = ctx.socket(zmq.ROUTER)
     configure_server(router, server_kp)
@@ -71,14 +74,15 @@ def _pair(ctx, server_kp, client_kp, server_key_for_client, allow):
     configure_client(dealer, client_kp, server_key_for_client)
     mon = dealer.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED)
     dealer.connect(f"tcp://127.0.0.1:{port}")
-    return auth, router, dealer, mon
+    return ctx, auth, router, dealer, mon
 
 
-def _close(auth, router, dealer, mon):
+def _close(ctx, auth, router, dealer, mon):
     dealer.disable_monitor()
     for s in (router, dealer, mon):
         s.close(linger=0)
     auth.stop()
+    ctx.term()
 
 
 def _events(mon, timeout_s=5.0):
@@ -94,29 +98,37 @@ def test_curve_accepts_a_known_key_and_refuses_others(tmp_path):
     server = load_or_create_keypair(tmp_path / "s")
     client = load_or_create_keypair(tmp_path / "c")
     stranger = load_or_create_keypair(tmp_path / "x")
-    ctx = zmq.Context()
+
+    parts = _pair(server, client, server.public, lambda k: k == client.public)
+    ctx, auth, router, dealer, mon = parts
     try:
-        auth, router, dealer, mon = _pair(ctx, server, client, server.public, lambda k: k == client.public)
         assert _events(mon) == [zmq.EVENT_HANDSHAKE_SUCCEEDED]
         dealer.send(b"hello")
         assert router.poll(5000)
         frames = router.recv_multipart(copy=False)
         assert frames[1].bytes == b"hello" and frames[1].get("User-Id") == client.public_text
-        _close(auth, router, dealer, mon)
-
-        auth, router, dealer, mon = _pair(ctx, server, stranger, server.public, lambda k: k == client.public)
-        assert _events(mon) == [zmq.EVENT_HANDSHAKE_FAILED_AUTH]
-        dealer.send(b"let me in", flags=zmq.NOBLOCK)
-        assert not router.poll(500)
-        _close(auth, router, dealer, mon)
-
-        # A client pinned to another server key never gets through either.
-        auth, router, dealer, mon = _pair(ctx, server, client, stranger.public, lambda k: True)
-        dealer.send(b"hello?", flags=zmq.NOBLOCK)
-        assert not router.poll(1000)
-        _close(auth, router, dealer, mon)
     finally:
-        ctx.term()
+        _close(*parts)
+
+    parts = _pair(server, stranger, server.public, lambda k: k == client.public)
+    ctx, auth, router, dealer, mon = parts
+    try:
+        assert _events(mon) == [zmq.EVENT_HANDSHAKE_FAILED_AUTH]
+        with contextlib.suppress(zmq.Again):  # no connection left to queue on
+            dealer.send(b"let me in", flags=zmq.NOBLOCK)
+        assert not router.poll(500)
+    finally:
+        _close(*parts)
+
+    # A client pinned to another server key never gets through either.
+    parts = _pair(server, client, stranger.public, lambda k: True)
+    ctx, auth, router, dealer, mon = parts
+    try:
+        with contextlib.suppress(zmq.Again):
+            dealer.send(b"hello?", flags=zmq.NOBLOCK)
+        assert not router.poll(1000)
+    finally:
+        _close(*parts)
 
 
 def test_keys_command(capsys):
