@@ -314,22 +314,33 @@ def _run_ffmpeg(args: list[str], what: str) -> None:
         raise RenderError(f"ffmpeg could not {what}: {detail}")
 
 
-def _concat(first: Path, segment: Path) -> None:
-    """``first`` + ``segment`` (same encoding) -> ``first``, by stream copy."""
+def _concat(first: Path, keep_frames: int, segment: Path) -> None:
+    """The first ``keep_frames`` frames of ``first`` + ``segment`` (same encoding) -> ``first``.
+
+    ``first`` may end in a cut-off fragment (a killed render): it is remuxed on its own first,
+    dropping corrupt packets and anything past ``keep_frames``, so that the join has exact
+    timestamps. Our files have no B-frames, so those frames are frames 0..keep_frames-1.
+    """
+    head = segment.with_name(segment.stem + ".head.mp4")
     listing = segment.with_suffix(".txt")
-    listing.write_text("".join(f"file '{p.resolve().as_posix()}'\n" for p in (first, segment)))
     joined = segment.with_name(segment.stem + ".joined.mp4")
     try:
         _run_ffmpeg(
-            ["-fflags", "+discardcorrupt", "-f", "concat", "-safe", "0", "-i", str(listing),
-             "-map", "0:v:0", "-c", "copy", *_FRAGMENTED, str(joined)],
+            ["-fflags", "+discardcorrupt", "-i", str(first), "-map", "0:v:0", "-c", "copy",
+             "-frames:v", str(keep_frames), *_FRAGMENTED, str(head)],
+            f"read the frames already in {first.name}",
+        )  # fmt: skip
+        listing.write_text("".join(f"file '{p.resolve().as_posix()}'\n" for p in (head, segment)))
+        _run_ffmpeg(
+            ["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v:0", "-c", "copy", *_FRAGMENTED,
+             str(joined)],
             f"join {segment.name} to {first.name}",
         )  # fmt: skip
         os.replace(joined, first)
         segment.unlink()
     finally:
-        listing.unlink(missing_ok=True)
-        joined.unlink(missing_ok=True)
+        for p in (head, listing, joined):
+            p.unlink(missing_ok=True)
 
 
 def _mux_audio(video: Path, driver: Path, duration_s: float) -> None:
@@ -351,7 +362,13 @@ def _mux_audio(video: Path, driver: Path, duration_s: float) -> None:
 
 
 class _VideoFile:
-    """A fragmented H.264 MP4 fed frame by frame (started on the first frame)."""
+    """A fragmented H.264 MP4 fed frame by frame (started on the first frame).
+
+    Like :class:`display.export.QuiltVideoWriter` (same fragmenting, even sizes by
+    :func:`display.export.pad_to_even`), for any frame, with any file name, and without
+    B-frames: decoding order is then display order, so the frames that survive a killed render
+    are always the first N and ``--resume`` can continue from frame N.
+    """
 
     def __init__(self, path: Path, fps: float, crf: int, preset: str) -> None:
         self.path, self.fps, self.crf, self.preset = path, fps, crf, preset
@@ -372,7 +389,7 @@ class _VideoFile:
             self._gen = imageio_ffmpeg.write_frames(
                 str(self.path), size, fps=self.fps, codec="libx264", pix_fmt_in="rgb24",
                 pix_fmt_out="yuv420p", macro_block_size=1, quality=None,
-                output_params=["-crf", str(self.crf), "-preset", self.preset, "-g", str(gop), *_FRAGMENTED],
+                output_params=["-crf", str(self.crf), "-preset", self.preset, "-g", str(gop), "-bf", "0", *_FRAGMENTED],
             )  # fmt: skip
             self._gen.send(None)
             self._size = size
@@ -574,7 +591,7 @@ def _finish(
     """Join resumed segments, add the driver's audio to finished files, report."""
     for o in outputs:
         if o.resumed and o.writer.frames_written:
-            _concat(o.path, o.writer.path)
+            _concat(o.path, o.start, o.writer.path)
     audio = False
     driver = config.driver.expanduser()
     if not interrupted and frames > 0 and config.audio and _driver_has_audio(driver):

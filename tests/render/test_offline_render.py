@@ -207,6 +207,26 @@ def test_ctrl_c_keeps_a_playable_file_and_resume_finishes_it(tmp_path: Path) -> 
     assert max(same) < 0.1, np.round(same, 2).tolist()
     assert np.mean(step) > 0.5, step  # the frames move: a shifted or restarted resume would show
 
+    # 4. A render killed while writing (the file ends inside a fragment) resumes the same way.
+    crashed = tmp_path / "crash" / expected.name
+    crashed.parent.mkdir()
+    data = ref.paths[0].read_bytes()
+    crashed.write_bytes(data[: int(len(data) * 0.6)])
+    survived = probe_video(crashed).frames
+    assert 0 < survived < 50
+    again = render_offline(
+        RenderConfig(
+            source=sample_source(), driver=folder, out=crashed.parent, view_size=96, crf=0, resume=True
+        ),
+        progress=False,
+        log_fn=_quiet,
+    )
+    assert again.resumed_from == survived and again.frames_rendered == 50 - survived
+    video, _, fps = read_video(crashed)
+    assert len(video) == 50 and fps == 25.0 and decode_errors(crashed) == ""
+    same = [mean_abs_diff(video[j], reference[j]) for j in range(50)]
+    assert max(same) < 0.1, np.round(same, 2).tolist()
+
 
 def test_driver_that_never_shows_a_face_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
