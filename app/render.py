@@ -27,7 +27,6 @@ in an uninterrupted render.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
@@ -61,8 +60,6 @@ __all__ = [
     "sample_driver",
     "sample_source",
 ]
-
-log = logging.getLogger(__name__)
 
 OutputFormat = Literal["quilt", "views", "sbs"]
 
@@ -424,7 +421,6 @@ class _Frames:
     layout: QuiltLayout
     view_size: int
     source_panel: np.ndarray | None = None
-    frame_size: tuple[int, int] = (0, 0)
     _driver_w: int = field(default=0, repr=False)
 
     def driver_panel(self, frame_rgb_u8: np.ndarray) -> np.ndarray:
@@ -555,7 +551,7 @@ def render_offline(
                 face = reen.set_source(source_path)
             except PhotoError as e:
                 raise RenderError(str(e)) from e
-            maker = _Frames(config.format, layout, config.view_size, frame_size=frame_size)
+            maker = _Frames(config.format, layout, config.view_size)
             if config.format == "sbs":
                 import cv2
 
@@ -632,6 +628,9 @@ def _loop(config, src, reen, maker: _Frames, outputs: list[_Output], fps, total,
     try:
         for captured in src:
             i = frames
+            if stop.requested:
+                interrupted = True
+                break
             if total is not None and i >= total:
                 break
             t_ns = round(i * 1e9 / fps)
@@ -664,9 +663,6 @@ def _loop(config, src, reen, maker: _Frames, outputs: list[_Output], fps, total,
                         if j >= o.start:
                             o.writer.append(f)
             bar.update(1)
-            if stop.requested:
-                interrupted = True
-                break
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once (the files are still closed)
         interrupted = True
     finally:

@@ -154,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
 
     where = result.paths[0] if len(result.paths) == 1 else result.paths[0].parent
     w, h = result.frame_size
+    if result.interrupted and result.frames_in_output == 0:
+        print("interrupted before the first frame was written; nothing was saved", file=sys.stderr)
+        return 130
     if result.interrupted:
         print(
             f"interrupted: {where} holds the first {result.frames_in_output} frames and plays as it is; "
