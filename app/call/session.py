@@ -30,9 +30,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from app.call.audio import AudioFormat, AudioSink, AudioSource, AudioUnavailableError, MuLawCodec, Playout
+from app.call.audio import AudioFormat, AudioSource, AudioUnavailableError, MuLawCodec, Playout
+from app.call.devices import open_audio, open_display_output
 from app.call.media import MediaSettings, pack_driver_frame, pack_source, unpack_driver_frame, unpack_source
-from app.call.transport import LinkSettings, PeerLink
+from app.call.transport import LinkError, LinkSettings, PeerLink
 from pipeline.security import Keypair, KnownPeers, fingerprint
 from pipeline.wire import Message, WireError
 from pipeline.workers.runtime import Stats
@@ -208,20 +209,17 @@ class CallSession:
     def _microphone(self, mic: AudioSource) -> None:
         fmt = self.cfg.audio.fmt
         seq = 0
-        try:
-            while not self.stop.is_set():
-                block = mic.read()
-                if block is None:
-                    return
-                pcm, t_capture = block
-                if not self.link.peer_wants_video():
-                    continue
-                codes = self.codec.encode(pcm)
-                meta = {"codec": self.codec.name, "rate": fmt.rate}
-                self.link.offer_audio(Message("audio", seq, t_capture, {"pcm": codes}, meta))
-                seq += 1
-        finally:
-            mic.close()
+        while not self.stop.is_set():
+            block = mic.read()
+            if block is None:
+                return
+            pcm, t_capture = block
+            if not self.link.peer_wants_video():
+                continue
+            codes = self.codec.encode(pcm)
+            meta = {"codec": self.codec.name, "rate": fmt.rate}
+            self.link.offer_audio(Message("audio", seq, t_capture, {"pcm": codes}, meta))
+            seq += 1
 
     def _on_audio(self, msg: Message, t_local: int | None) -> None:  # link thread
         fmt = self.cfg.audio.fmt
@@ -239,66 +237,6 @@ class CallSession:
             self.stats.count("audio_before_clock_sync")
             t_local = time.monotonic_ns()
         self.playout.push(t_local, self.codec.decode(codes))
-
-    def _open_audio(self) -> tuple[AudioSource | None, AudioSink | None]:
-        a = self.cfg.audio
-        send, recv = self.cfg.link.sends, self.cfg.link.receives
-        if a.mode == "off":
-            return None, None
-        if a.mode == "files":
-            from app.call.audio import WavSink, WavSource
-
-            mic = WavSource(a.audio_in, a.fmt) if (send and a.audio_in) else None
-            spk = WavSink(a.audio_out, a.fmt) if (recv and a.audio_out) else None
-            return mic, spk
-        from app.call.audio import DeviceSink, DeviceSource
-
-        mic = spk = None
-        try:
-            mic = DeviceSource(a.fmt) if send else None
-            spk = DeviceSink(a.fmt) if recv else None
-        except AudioUnavailableError as e:
-            if mic is not None:
-                mic.close()
-            self._audio_note = str(e)
-            self.log(f"{e}\nthe call goes on without sound")
-            return None, None
-        return mic, spk
-
-    # -- output ------------------------------------------------------------------------
-    def _open_output(self) -> tuple[Any, Any]:
-        from display.quilt import layout_for_views
-
-        layout = layout_for_views(self.cfg.num_views, 1.0, self.cfg.view_size)
-        if self.cfg.sink == "headless":
-            from display.compositor import Compositor, CompositorConfig
-            from display.gl import create_headless_context
-            from display.sinks import OffscreenSink
-
-            ctx = create_headless_context()
-            w, h = layout.tile_w_px * layout.cols, layout.tile_h_px * layout.rows
-            return Compositor(
-                OffscreenSink(ctx, w, h), CompositorConfig(layout, "quilt", show_status=False)
-            ), None
-        from display.window import configure_pyglet
-
-        configure_pyglet(headless=False)
-        from calibration.discovery import NoCalibrationError, resolve_calibration
-        from calibration.visual import CalibrationError
-        from display.window import DisplayApp, open_display
-
-        calibration = None
-        if self.cfg.sink == "lookingglass":
-            try:
-                calibration = resolve_calibration(self.cfg.calibration).calibration
-            except NoCalibrationError as e:
-                self.log(str(e))
-            except CalibrationError as e:
-                raise CallError(str(e)) from e
-        window, comp = open_display(
-            calibration, layout, force_preview=self.cfg.sink == "preview", log=self.log
-        )
-        return comp, DisplayApp(window, comp)
 
     def _reenactor(self):
         from pipeline.reenact import Reenactor, ReenactSettings, create_backend
@@ -445,18 +383,27 @@ class CallSession:
             except PhotoError as e:
                 raise CallError(f"source photo: {e}") from e
             source_msg = pack_source(face, self.cfg.media, self.cfg.link.name)
-        mic, spk = self._open_audio()
-        comp = app = reen = None
-        if self.cfg.link.receives:
-            comp, app = self._open_output()
-            reen = self._reenactor()
-        if source_msg is not None:
-            self.link.set_source(source_msg)
-        self.link.on_audio = self._on_audio
+        link = self.cfg.link
+        mic = spk = comp = app = reen = None
         old = {s: signal.signal(s, lambda *_: self.stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self.link.start()
-            if self.cfg.link.sends:
+            mic, spk, self._audio_note = open_audio(self.cfg.audio, link.sends, link.receives, self.log)
+            if link.receives:
+                try:
+                    comp, app = open_display_output(
+                        self.cfg.sink, self.cfg.num_views, self.cfg.view_size, self.cfg.calibration, self.log
+                    )
+                except ValueError as e:
+                    raise CallError(str(e)) from e
+                reen = self._reenactor()
+            if source_msg is not None:
+                self.link.set_source(source_msg)
+            self.link.on_audio = self._on_audio
+            try:
+                self.link.start()
+            except LinkError as e:
+                raise CallError(str(e)) from e
+            if link.sends:
                 self._thread("capture", self._capture)
                 if mic is not None:
                     self._thread("mic", lambda: self._microphone(mic))
@@ -470,10 +417,9 @@ class CallSession:
             self.link.stop()
             for t in self._threads:
                 t.join(timeout=5.0)
-            if spk is not None:
-                spk.close()
-            if reen is not None:
-                reen.close()
+            for closing in (mic, spk, reen):
+                if closing is not None:
+                    closing.close()
             if comp is not None:
                 comp.release()
             if app is not None:
@@ -495,6 +441,7 @@ class CallSession:
                 self.fatal = self.link.error
                 break
             if self.link.state == "refused":
+                self._report_state(app)  # the state may have changed since the call above
                 self.end_reason, self.exit_code = "refused by the peer", EXIT_REFUSED
                 break
             if self.link.state == "calling" and not hinted and time.monotonic() - self._started > 10.0:

@@ -40,15 +40,20 @@ from typing import Any, Literal
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from app.call.measure import ClockSync, Rate
 from pipeline.security import Keypair, configure_client, configure_server, fingerprint, start_authenticator
 from pipeline.wire import Message, WireError, decode, encode
 from pipeline.workers.runtime import Stats
 
-__all__ = ["LinkSettings", "PeerLink", "PeerInfo"]
+__all__ = ["LinkError", "LinkSettings", "PeerInfo", "PeerLink"]
 
 log = logging.getLogger("voodoo-holo.call")
 
 State = Literal["waiting", "calling", "connected", "disconnected", "refused", "stopped"]
+
+
+class LinkError(RuntimeError):
+    """The link cannot start (address in use, bad endpoint); the message says which."""
 
 
 @dataclass(frozen=True)
@@ -98,27 +103,6 @@ class PeerInfo:
         return fingerprint(self.key)
 
 
-class _Rate:
-    """Bytes per second over the last few seconds."""
-
-    def __init__(self, horizon_s: float = 3.0) -> None:
-        self.horizon = horizon_s
-        self.events: deque[tuple[float, int]] = deque()
-        self.total = 0
-
-    def add(self, n: int) -> None:
-        now = time.monotonic()
-        self.events.append((now, n))
-        self.total += n
-        while self.events and now - self.events[0][0] > self.horizon:
-            self.events.popleft()
-
-    def kBps(self) -> float:
-        now = time.monotonic()
-        recent = sum(n for t, n in self.events if now - t <= self.horizon)
-        return recent / self.horizon / 1000.0
-
-
 class PeerLink:
     """One call's connection; :meth:`start` runs it on its own thread."""
 
@@ -134,7 +118,7 @@ class PeerLink:
         self.refused_keys: deque[bytes] = deque(maxlen=16)  # unknown keys that knocked (listen)
         self.problem = ""
         self.error: str | None = None
-        self.rates = {k: _Rate() for k in ("sent", "received", "video_sent", "audio_sent")}
+        self.rates = {k: Rate() for k in ("sent", "received", "video_sent", "audio_sent")}
         self.on_audio: Callable[[Message, int | None], None] | None = None
         self._session_id = os.urandom(6).hex()
         self._lock = threading.Lock()
@@ -145,7 +129,7 @@ class PeerLink:
         self._source_out: Message | None = None
         self._source_sent_to: str | None = None
         self._in_flight: dict[int, int] = {}
-        self._offsets: deque[tuple[int, int]] = deque(maxlen=16)  # (rtt, offset) ns
+        self.clock_sync = ClockSync()
         self._identity: bytes | None = None
         self._last_seen = 0.0
         self._last_ping = 0.0
@@ -155,20 +139,21 @@ class PeerLink:
         self._tokens_t = time.monotonic()
         self._stop = threading.Event()
         self._ready = threading.Event()
-        self._start_error: BaseException | None = None
+        self._start_error: LinkError | None = None
         self._thread = threading.Thread(target=self._run, name="call-link", daemon=True)
 
     # -- public, any thread ------------------------------------------------------------
     def start(self, timeout_s: float = 10.0) -> None:
         self._thread.start()
         if not self._ready.wait(timeout_s):
-            raise RuntimeError("the network link did not start")
+            raise LinkError("the network link did not start")
         if self._start_error is not None:
             raise self._start_error
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5.0)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5.0)
 
     def set_source(self, msg: Message) -> None:
         with self._lock:
@@ -205,18 +190,14 @@ class PeerLink:
 
     def to_local_ns(self, t_peer_ns: int) -> int | None:
         """A peer capture time on this machine's monotonic clock (None before the first pong)."""
-        with self._lock:
-            if not self._offsets:
-                return None
-            _, offset = min(self._offsets)
-        return t_peer_ns - offset
+        return self.clock_sync.to_local(t_peer_ns)
 
     def clock(self) -> dict[str, float | None]:
-        with self._lock:
-            if not self._offsets:
-                return {"offset_ms": None, "rtt_ms": None}
-            rtt, offset = min(self._offsets)
-        return {"offset_ms": offset / 1e6, "rtt_ms": rtt / 1e6}
+        offset, rtt = self.clock_sync.offset_ns(), self.clock_sync.rtt_ns()
+        return {
+            "offset_ms": None if offset is None else offset / 1e6,
+            "rtt_ms": None if rtt is None else rtt / 1e6,
+        }
 
     def bandwidth(self) -> dict[str, float]:
         return {k: round(r.kBps(), 2) for k, r in self.rates.items()}
@@ -260,11 +241,20 @@ class PeerLink:
         host = s.endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
         if host == "*" or ":" in host:
             sock.setsockopt(zmq.IPV6, 1)  # "*" = every interface, IPv4 and IPv6
-        if s.mode == "listen":
-            sock.bind(s.endpoint)
-            self.bound_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        else:
-            sock.connect(s.endpoint)
+        try:
+            if s.mode == "listen":
+                sock.bind(s.endpoint)
+                self.bound_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+            else:
+                sock.connect(s.endpoint)
+        except zmq.ZMQError:
+            if monitor is not None:
+                sock.disable_monitor()
+                monitor.close(linger=0)
+            sock.close(linger=0)
+            if auth is not None:
+                auth.stop()
+            raise
         return sock, monitor, auth
 
     def _zap_allow(self, key: bytes) -> bool:
@@ -281,7 +271,7 @@ class PeerLink:
         try:
             sock, monitor, auth = self._open(ctx)
         except (zmq.ZMQError, ValueError) as e:
-            self._start_error = RuntimeError(f"cannot open {self.settings.endpoint}: {e}")
+            self._start_error = LinkError(f"cannot open {self.settings.endpoint}: {e}")
         self._ready.set()
         if self._start_error is not None or sock is None:
             ctx.term()
@@ -470,8 +460,8 @@ class PeerLink:
             key, str(m.get("name", ""))[:64], session, bool(m.get("sends")), bool(m.get("receives"))
         )
         if new:
+            self.clock_sync.clear()
             with self._lock:
-                self._offsets.clear()
                 self._video_in = None
             self._in_flight.clear()
             self.stats.count("peer_sessions")
@@ -492,9 +482,7 @@ class PeerLink:
                 except (KeyError, TypeError, ValueError):
                     self.stats.count("malformed.pong")
                     return
-                t2, t3 = msg.t_sent_ns, t_recv
-                with self._lock:
-                    self._offsets.append(((t3 - t0) - (t2 - t1), ((t1 - t0) + (t2 - t3)) // 2))
+                self.clock_sync.add(t0, t1, msg.t_sent_ns, t_recv)
             elif kind == "ack":
                 self._in_flight.pop(int(msg.seq), None)
             elif kind == "bye":
