@@ -3,7 +3,7 @@
 On the launcher's machine::
 
     voodoo-holo --source me.jpg --expose 0.0.0.0:5600 --remote renderer-3
-    voodoo-holo keys accept <this worker's public key>
+    voodoo-holo keys --accept <this worker's public key>
 
 On the worker's machine::
 
@@ -61,7 +61,7 @@ def fetch_config(launcher: str, server_key: str, name: str, timeout_s: float):
             raise RuntimeError(
                 f"the launcher at {host}:{port} did not answer within {timeout_s:g} s. Check the address, that it "
                 f"runs with --expose and --remote {name}, that --server-key is its key, and that it accepted this "
-                f"machine's key ({keypair.public_text}) with 'voodoo-holo keys accept'"
+                f"machine's key ({keypair.public_text}) with 'voodoo-holo keys --accept KEY'"
             )
         reply = json.loads(sock.recv().decode("utf-8"))
     finally:

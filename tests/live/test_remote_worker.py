@@ -112,7 +112,7 @@ def test_remote_renderer_joins_over_curve_and_strangers_are_refused(tmp_path):
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert stranger.returncode == 2
-        assert "did not answer" in stranger.stderr and "keys accept" in stranger.stderr
+        assert "did not answer" in stranger.stderr and "keys --accept" in stranger.stderr
         # A wrong server key (a man in the middle, or a typo) is refused too.
         wrong = subprocess.run(
             [*worker_cmd[:6], "--server-key", worker_key.public_text, *worker_cmd[8:-2], "--timeout", "3"],
