@@ -366,17 +366,7 @@ def run_checks() -> list[Check]:
             else f"not found (looked for {where}); the mesh avatar will be used",
         )
     )
-    calib = sorted(paths.calibration_dir.glob("*.json")) if paths.calibration_dir.is_dir() else []
-    checks.append(
-        Check(
-            "files",
-            "calibration",
-            None,
-            f"found {calib[0]}"
-            if calib
-            else f"none stored in {paths.calibration_dir} (looked for a connected Looking Glass drive)",
-        )
-    )
+    checks.append(_calibration_check())
     checks.append(Check("files", "config", None, str(paths.config_file)))
     checks.append(Check("files", "engine cache", None, str(paths.engines_dir)))
     checks.append(Check("files", "logs", None, str(paths.log_dir)))
@@ -402,6 +392,31 @@ def run_checks() -> list[Check]:
         Check("summary", "can run", bool(modes), "; ".join(modes) or "nothing: fix the failed lines above")
     )
     return checks
+
+
+def _calibration_check() -> Check:
+    """Where the Looking Glass calibration comes from (settings or a connected drive)."""
+    from calibration.discovery import NoCalibrationError, resolve_calibration
+    from calibration.visual import CalibrationError
+
+    try:
+        found = resolve_calibration()
+    except NoCalibrationError:
+        return Check(
+            "files",
+            "calibration",
+            None,
+            "none: not in your settings, no Looking Glass drive connected (LKG_calibration/visual.json)",
+        )
+    except CalibrationError as e:
+        return Check("files", "calibration", False, str(e))
+    c = found.calibration
+    return Check(
+        "files",
+        "calibration",
+        True,
+        f"{found.path} (from {found.origin}): {c.screen_w_px}x{c.screen_h_px} panel",
+    )
 
 
 def format_report(checks: list[Check]) -> str:
