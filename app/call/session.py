@@ -41,6 +41,8 @@ from pipeline.workers.runtime import Stats
 __all__ = ["AudioConfig", "CallConfig", "CallError", "CallSession"]
 
 EXIT_REFUSED = 3
+#: A peer frame older than this when it arrives is dropped, not shown.
+MAX_FRAME_AGE_NS = 1_000_000_000
 
 
 class CallError(RuntimeError):
@@ -126,6 +128,7 @@ class CallSession:
         self._asked: set[bytes] = set()
         self._frontal: np.ndarray | None = None
         self._frontal_seq = -1
+        self._display_seq = 0
         self._snap_written = -1
         self._started = time.monotonic()
         self._last_state = ""
@@ -266,6 +269,10 @@ class CallSession:
         if got is None or reen.source is None:
             return
         msg, _ = got
+        t_local = self.link.to_local_ns(msg.t_capture_ns)
+        if t_local is not None and time.monotonic_ns() - t_local > MAX_FRAME_AGE_NS:
+            self.stats.count("frames_too_old")  # delivered late after a stall: never show it
+            return
         try:
             obs = unpack_driver_frame(msg)
         except WireError as e:
@@ -278,19 +285,34 @@ class CallSession:
             return
         views = reen.render(scene)
         self.stats.time("drive_and_render", (time.perf_counter() - t0) * 1e3)
-        t_local = self.link.to_local_ns(msg.t_capture_ns)
-        comp.submit(msg.seq, views.view_ids, views.rgb_u8, t_local or 0)
-        info = comp.present()
+        # The peer's seq starts again at 0 when it reconnects: the display gets its own numbers.
+        comp.submit(self._display_seq, views.view_ids, views.rgb_u8, t_local or 0)
+        self._display_seq += 1
+        with comp.ctx:  # the avatar renderer has its own GL context on this thread
+            info = comp.present()
         self.stats.tick("frames_rendered")
+        if info is not None and info.seq == self._display_seq - 1:
+            self.stats.count("frames_presented")
         if t_local is not None and info is not None:
             lat = (time.monotonic_ns() - t_local) / 1e6
             self.latency_ms.append(lat)
             ema = self._video_latency_ema
             self._video_latency_ema = lat if ema is None else 0.9 * ema + 0.1 * lat
             self.playout.follow_video(self._video_latency_ema)
+        if self.cfg.snapshot is not None and info is not None:
+            self._frontal = self._frontal_view(comp, views)
+            self._frontal_seq = msg.seq
+
+    def _frontal_view(self, comp, views) -> np.ndarray:
+        """The middle view as displayed (read back from an offscreen display), else as rendered."""
         front = self.cfg.num_views // 2
-        self._frontal = views.rgb_u8[list(views.view_ids).index(front)]
-        self._frontal_seq = msg.seq
+        read = getattr(comp.sink, "read_rgb", None)
+        if self.cfg.sink != "headless" or read is None:
+            return views.rgb_u8[list(views.view_ids).index(front)]
+        with comp.ctx:
+            img = read()
+        x, y, w, h = comp.config.layout.tile_rect_px(front)
+        return img[y : y + h, x : x + w].copy()
 
     # -- metrics -----------------------------------------------------------------------
     def metrics(self) -> dict[str, Any]:
@@ -315,6 +337,7 @@ class CallSession:
             "clock": link.clock(),
             "video": {
                 "frames_rendered": self.stats.counters.get("frames_rendered", 0),
+                "frames_presented": self.stats.counters.get("frames_presented", 0),
                 "capture_to_display_ms": _percentiles(self.latency_ms),
                 "render_fps": round(self.stats.rate("frames_rendered"), 2),
                 "snapshot_seq": self._snap_written,
@@ -421,7 +444,8 @@ class CallSession:
                 if closing is not None:
                     closing.close()
             if comp is not None:
-                comp.release()
+                with comp.ctx:
+                    comp.release()
             if app is not None:
                 app.window.close()
             self._write_outputs()
@@ -455,7 +479,8 @@ class CallSession:
                 self._show_peer(reen, comp)
             if app is not None:
                 app.window.dispatch_events()
-                comp.present()
+                with comp.ctx:
+                    comp.present()
                 if app.closed:
                     self.end_reason = "window closed"
                     break

@@ -122,7 +122,8 @@ class Caller:
 
 
 def _frames(m: dict) -> int:
-    return m["video"]["frames_rendered"]
+    """Frames of the peer's avatar rendered *and* presented on this side's display."""
+    return min(m["video"]["frames_rendered"], m["video"]["frames_presented"])
 
 
 def _psnr_face(a: np.ndarray, b: np.ndarray) -> float:
@@ -249,6 +250,10 @@ def test_two_callers_see_each_other_survive_a_dropout_and_reconnect(tmp_path, me
             assert c.stop() == 0, c.log()[-2000:]
             assert "call ended: interrupted" in c.log()
             final[c.name] = c.read()
+            video = final[c.name]["video"]
+            # Every frame rendered after a reconnection reached the display (the peer's frame
+            # numbers start again at 0 then; the display must not take them for old frames).
+            assert video["frames_presented"] == video["frames_rendered"], video
     finally:
         for c in callers:
             if c.proc.poll() is None:

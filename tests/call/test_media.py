@@ -154,3 +154,19 @@ def test_wav_source_and_sink(tmp_path):
     assert data.size >= 10 * 320 and set(np.unique(data)) == {7}
     with pytest.raises(Exception, match="cannot read"):
         WavSource(tmp_path / "missing.wav", fmt)
+
+
+def test_missing_sound_devices_are_reported_and_the_call_goes_on():
+    from app.call.devices import open_audio
+    from app.call.session import AudioConfig
+
+    said: list[str] = []
+    mic, spk, note = open_audio(AudioConfig("device"), True, True, said.append)
+    if mic is None and spk is None:  # this machine: no PortAudio, or no devices
+        assert "--no-audio" in note and "without sound" in said[0]
+    else:  # a machine with a microphone and a speaker
+        assert note == ""
+        for d in (mic, spk):
+            if d is not None:
+                d.close()
+    assert open_audio(AudioConfig("off"), True, True, said.append)[:2] == (None, None)
