@@ -142,10 +142,10 @@ def _build(args: argparse.Namespace):
         link_kw = {"mode": "listen", "endpoint": f"tcp://{bind}:{args.listen}"}
     else:
         host, port = _split_host(args.peer)
-        address = f"{host}:{port}"
-        key = _peer_key(args, known, address, interactive)
         h = f"[{host}]" if ":" in host else host
-        link_kw = {"mode": "dial", "endpoint": f"tcp://{h}:{port}", "peer_key": key}
+        address = f"{h}:{port}"
+        key = _peer_key(args, known, address, interactive)
+        link_kw = {"mode": "dial", "endpoint": f"tcp://{address}", "peer_key": key}
     sends, receives = not args.receive_only, not args.send_only
     source = resolve_source(args.source) if sends else None
     backend, weights, device = "mesh", None, "cpu"
