@@ -55,7 +55,7 @@ def media(tmp_path_factory) -> dict[str, Path]:
 
 
 class Caller:
-    def __init__(self, tmp: Path, name: str, home: Path, args: list[str]) -> None:
+    def __init__(self, tmp: Path, name: str, home: Path, args: list[str], stdin: int | None = None) -> None:
         self.name, self.home = name, home
         self.metrics = tmp / f"{name}.json"
         self.log_path = tmp / f"{name}.log"
@@ -70,7 +70,7 @@ class Caller:
             [sys.executable, "-m", "app.cli", "call", *args, "--metrics-out", str(self.metrics)],
             cwd=tmp,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
@@ -119,6 +119,28 @@ class Caller:
                 self.proc.wait()
             self._log.close()
         return rc
+
+
+def _listening(pid: int) -> set[str]:
+    """``addr:port`` of every TCP socket process ``pid`` listens on (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    out = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            if f[3] == "0A" and f[9] in inodes:  # state LISTEN
+                addr, port = f[1].split(":")
+                raw = bytes.fromhex(addr)
+                host = ".".join(str(b) for b in raw[::-1]) if len(raw) == 4 else raw.hex()
+                out.add(f"{host}:{int(port, 16)}")
+    return out
 
 
 def _frames(m: dict) -> int:
@@ -209,6 +231,9 @@ def test_two_callers_see_each_other_survive_a_dropout_and_reconnect(tmp_path, me
             assert m["video"]["capture_to_display_ms"]["n"] > 0
             assert m["bytes_total"]["video_sent"] > 0 and m["link_stats"]["counters"]["audio_received"] > 0
         a_pid = a.proc.pid
+        # Only the listener listens, and only where it was told to.
+        assert _listening(a.proc.pid) == {f"127.0.0.1:{port}"}
+        assert _listening(b.proc.pid) == set()
 
         # 2. B vanishes (SIGKILL: no goodbye). A keeps running and says so.
         frames_a = _frames(a.read())
@@ -304,3 +329,38 @@ def test_an_unaccepted_key_is_refused_with_its_fingerprint(tmp_path, media):
         for c in (a, b):
             if c is not None:
                 c.stop()
+
+
+def test_first_call_from_an_unknown_key_is_accepted_at_the_prompt(tmp_path, media):
+    """Like ssh's known hosts: a terminal user is asked once; after 'y' the caller gets in."""
+    import pty
+
+    from pipeline.security import KnownPeers
+
+    home_a, home_b = tmp_path / "home_a", tmp_path / "home_b"
+    key_a = load_or_create_keypair(home_a / "config" / "keys")
+    key_b = load_or_create_keypair(home_b / "config" / "keys")
+    master, slave = pty.openpty()  # A's stdin is a terminal
+    listen = ["--listen", "0", "--bind", "127.0.0.1", "--receive-only", "--headless", "--backend", "mesh"]
+    a = Caller(tmp_path, "a", home_a, [*listen, "--view-size", "128"], stdin=slave)
+    os.close(slave)
+    callers = [a]
+    try:
+        port = a.wait(lambda m: m["state"] == "waiting", "listening")["endpoint"].rsplit(":", 1)[1]
+        dial = [f"127.0.0.1:{port}", "--peer-key", key_a.public_text, "--send-only", "--no-audio"]
+        dial += ["--source", str(SAMPLES / "grace_hopper.jpg"), "--driver", str(media["grace_hopper.avi"])]
+        b = Caller(tmp_path, "b", home_b, dial)
+        callers.append(b)
+        assert b.proc.wait(timeout=120) == 3, b.log()[-2000:]
+        a.wait_log(f"unknown key {fingerprint(key_b.public)} wants to connect. Accept it? [y/N]")
+        os.write(master, b"y\n")
+        a.wait_log("ask them to call again")
+        assert KnownPeers.load(home_a / "config" / "known_peers.json").is_known(key_b.public)
+        b = Caller(tmp_path, "b2", home_b, dial)
+        callers.append(b)
+        m = a.wait(lambda m: m["state"] == "connected" and _frames(m) >= 3, "A shows the accepted caller")
+        assert m["peer"]["fingerprint"] == fingerprint(key_b.public)
+    finally:
+        for c in callers:
+            c.stop()
+        os.close(master)
