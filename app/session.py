@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 from app.config import ConfigError, load_config
@@ -85,6 +83,21 @@ def resolve_source(
     return source.resolve()
 
 
+def choose_sink(headless: bool, preview: bool, headless_hint: str = "") -> str:
+    """``headless`` | ``preview`` | ``lookingglass`` (the display falls back to a preview window
+    when no Looking Glass is connected); headless when there is no display at all."""
+    from app.ui.glwindow import display_available
+
+    if headless:
+        return "headless"
+    if preview:
+        return "preview"
+    if not display_available():
+        print(f"no display found: running headless{f' ({headless_hint})' if headless_hint else ''}")
+        return "headless"
+    return "lookingglass"
+
+
 def start_live_call(args: argparse.Namespace) -> int:
     from app.launcher import CallSettings, Launcher
 
@@ -97,17 +110,7 @@ def start_live_call(args: argparse.Namespace) -> int:
         raise LiveCallError(str(e)) from e
     if args.views or args.view_size:
         layout = layout.with_views(args.views or layout.num_views, args.view_size)
-    if args.headless:
-        sink = "headless"
-    elif args.preview:
-        sink = "preview"
-    elif not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("win32", "darwin")
-    ):
-        print("no display found: running headless (use --metrics-out to see what happens)")
-        sink = "headless"
-    else:
-        sink = "lookingglass"
+    sink = choose_sink(args.headless, args.preview, "use --metrics-out to see what happens")
     driver = args.driver
     if driver is not None and not str(driver).isdigit():
         driver = str(Path(driver).expanduser().resolve())

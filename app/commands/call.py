@@ -14,7 +14,6 @@ that appears when an unknown key knocks (only when run from a terminal).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -120,7 +119,7 @@ def _build(args: argparse.Namespace):
     from app.call.media import MediaSettings
     from app.call.session import AudioConfig, CallConfig
     from app.call.transport import LinkSettings
-    from app.session import choose_backend, count_cuda_gpus, resolve_source
+    from app.session import choose_backend, choose_sink, count_cuda_gpus, resolve_source
     from pipeline.security import KnownPeers, load_or_create_keypair, parse_public_key
 
     if args.listen is not None and args.peer is not None:
@@ -153,17 +152,9 @@ def _build(args: argparse.Namespace):
         gpus = 0 if args.backend == "mesh" else count_cuda_gpus()
         backend, weights = choose_backend(args.backend, args.weights, gpus)
         device = "cuda" if backend == "neural" and gpus else "cpu"
-    if args.headless or not receives:
-        sink = "headless"
-    elif args.preview:
-        sink = "preview"
-    elif not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("win32", "darwin")
-    ):
-        print("no display found: running headless (use --metrics-out / --snapshot to see what happens)")
-        sink = "headless"
-    else:
-        sink = "lookingglass"
+    sink = choose_sink(
+        args.headless or not receives, args.preview, "use --metrics-out / --snapshot to see what happens"
+    )
     views = args.views or (24 if sink == "lookingglass" else 1)
     if args.no_audio:
         audio = AudioConfig("off")
