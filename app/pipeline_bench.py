@@ -1,7 +1,7 @@
 """``voodoo-holo bench pipeline``: the whole live call, and the costs between its processes.
 
 1. The live call, every role a real process, headless: the launcher runs on the bundled sample
-   photo and a short generated driver clip for a fixed time, and the roles' statistics become
+   photo and the bundled driver clip for a fixed time, and the roles' statistics become
    rows: per-stage latency (median, p90), frames per second presented, glass-to-glass latency.
    ``--views`` picks the number of views (the largest of the list), ``--quick`` shortens it.
 2. The tri-plane hop (estimator -> 4 renderers) over ZeroMQ ``ipc://`` (arrays in the message)
@@ -21,22 +21,6 @@ from pipeline.benchutil import BenchRow
 SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
 
 
-def _driver_clip(folder: Path) -> Path:
-    import cv2
-    import numpy as np
-
-    img = cv2.imread(str(SAMPLES / "grace_hopper.jpg"))
-    h, w = img.shape[:2]
-    path = folder / "driver.avi"
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
-    for i in range(100):
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), 6 * np.sin(i / 8), 1.0)
-        m[0, 2] += 10 * np.sin(i / 5)
-        vw.write(cv2.warpAffine(img, m, (w, h)))
-    vw.release()
-    return path
-
-
 def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
     from app.launcher import CallSettings, Launcher
     from app.layouts import auto_layout, load_layout
@@ -53,7 +37,7 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
         metrics = Path(tmp) / "metrics.json"
         settings = CallSettings(
             source=str(SAMPLES / "astronaut.jpg"),
-            driver=str(_driver_clip(Path(tmp))),
+            driver=str(SAMPLES / "hopper_driver.mp4"),
             backend=backend,
             weights=weights,
             sink="headless",

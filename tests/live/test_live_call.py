@@ -1,6 +1,6 @@
 """End to end: every role as a real process on CPU (mesh avatar, headless), ZeroMQ between them.
 
-Starts ``voodoo-holo live --headless`` on a short driver clip, waits for complete 24-view frames,
+Starts ``voodoo-holo live --headless`` on the bundled driver clip, waits for complete 24-view frames,
 SIGKILLs one renderer, checks it is restarted and complete frames resume within 5 s, then
 interrupts the call and checks that no process and no ipc file is left behind.
 """
@@ -26,18 +26,9 @@ pytestmark = [pytest.mark.net, pytest.mark.gl]
 
 
 @pytest.fixture(scope="module")
-def driver_clip(tmp_path_factory) -> Path:
-    """A real video: Grace Hopper's portrait swaying and turning a little, 2 s at 25 fps."""
-    img = cv2.imread(str(SAMPLES / "grace_hopper.jpg"))
-    h, w = img.shape[:2]
-    path = tmp_path_factory.mktemp("driver") / "sway.avi"
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
-    for i in range(50):
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), 6 * np.sin(i / 8), 1.0)
-        m[0, 2] += 10 * np.sin(i / 5)
-        vw.write(cv2.warpAffine(img, m, (w, h)))
-    vw.release()
-    return path
+def driver_clip() -> Path:
+    """The bundled driver clip: Grace Hopper smiling, blinking, talking and turning (4.4 s)."""
+    return SAMPLES / "hopper_driver.mp4"
 
 
 def _read_metrics(path: Path) -> dict | None:

@@ -60,17 +60,7 @@ def test_remote_renderer_joins_over_curve_and_strangers_are_refused(tmp_path):
     peers = KnownPeers.load(home_launcher / "config" / "known_peers.json")
     peers.add(worker_key.public_text, name="render box")
 
-    import cv2
-    import numpy as np
-
-    img = cv2.imread(str(SAMPLES / "grace_hopper.jpg"))
-    h, w = img.shape[:2]
-    clip = tmp_path / "drv.avi"
-    vw = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
-    for i in range(40):
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), 5 * np.sin(i / 6), 1.0)
-        vw.write(cv2.warpAffine(img, m, (w, h)))
-    vw.release()
+    clip = SAMPLES / "hopper_driver.mp4"
 
     port = _free_port_block()
     metrics = tmp_path / "m.json"
