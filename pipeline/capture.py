@@ -240,7 +240,13 @@ class WebcamSource(FrameSource):
         import cv2
 
         self.index = index
-        self._cap = cv2.VideoCapture(index)
+        # OpenCV logs its own warnings for a missing camera; our error below says what to do.
+        previous = cv2.getLogLevel()
+        cv2.setLogLevel(0)  # 0 = silent
+        try:
+            self._cap = cv2.VideoCapture(index)
+        finally:
+            cv2.setLogLevel(previous)
         if not self._cap.isOpened():
             raise CaptureError(
                 f"webcam {index} could not be opened: check it is connected and not used by another app, "
