@@ -67,12 +67,16 @@ class ModelConfig:
     Attributes:
         device: torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
         dtype: compute dtype of the encoders and the super-resolution network; half
-            precision needs a CUDA device. The renderer is always float32.
+            precision needs a CUDA device unless ``cpu_half`` is set. The renderer is always
+            float32.
         render: ray-marching settings (sampling rule, chunk size...).
         channels_last: NHWC memory format for the conv-heavy networks (helps on CUDA).
         keep_unused: also keep the checkpoint weights that inference never uses (ResNet
             layer3/layer4, the style MLP, the U-Net toRGB heads; ~62 M parameters).
         sr_batch: views super-resolved at once (bounds memory: ~0.3 GB per view in float32).
+        cpu_half: allow ``float16``/``bfloat16`` off CUDA. For measuring half-precision
+            numerics on CPU (``python -m pipeline.voodoo.precision``), not for speed: CPU
+            half-precision kernels are often slower than float32.
     """
 
     device: str = "cpu"
@@ -81,6 +85,7 @@ class ModelConfig:
     channels_last: bool = False
     keep_unused: bool = False
     sr_batch: int = 4
+    cpu_half: bool = False
 
     def __post_init__(self) -> None:
         if self.sr_batch < 1:
@@ -91,8 +96,11 @@ class ModelConfig:
             dev = torch.device(self.device)
         except RuntimeError as e:
             raise ValueError(f"ModelConfig.device {self.device!r} is not a torch device: {e}") from e
-        if self.dtype != "float32" and dev.type != "cuda":
-            raise ValueError(f"dtype {self.dtype} is only supported on CUDA; use float32 on {dev.type}")
+        if self.dtype != "float32" and dev.type != "cuda" and not self.cpu_half:
+            raise ValueError(
+                f"dtype {self.dtype} is only supported on CUDA; use float32 on {dev.type} "
+                "(cpu_half=True allows it for numerical measurements)"
+            )
 
     @property
     def torch_dtype(self) -> torch.dtype:

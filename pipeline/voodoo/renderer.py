@@ -70,6 +70,9 @@ class RenderSettings:
         box_warp: side of the cube the tri-plane covers, centred at the origin.
         sampling: ``"deterministic"`` (default, parity rule, no shimmer) or ``"stochastic"``.
         ray_chunk: rays marched at once (bounds memory: ~40 kB per ray at 96+96 samples).
+        compile: march each chunk through a ``torch.compile``-d copy of the chunk function
+            (opt-in; the first render per chunk shape pays the compilation; the
+            ``"stochastic"`` rule always runs eagerly). See the README for measurements.
     """
 
     resolution: int = 128
@@ -80,6 +83,7 @@ class RenderSettings:
     box_warp: float = 1.0
     sampling: Sampling = "deterministic"
     ray_chunk: int = 8192
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.resolution < 1:
@@ -326,6 +330,19 @@ def _render_chunk(
     return composite, total, depth, t.amin(1), t.amax(1)
 
 
+_compiled_chunk = None
+
+
+def _chunk_function(settings: RenderSettings):
+    """The chunk marcher: eager, or the lazily built compiled copy (``settings.compile``)."""
+    global _compiled_chunk
+    if not settings.compile or settings.sampling != "deterministic":
+        return _render_chunk
+    if _compiled_chunk is None:
+        _compiled_chunk = torch.compile(_render_chunk, dynamic=False)
+    return _compiled_chunk
+
+
 def render_triplanes(
     planes: Tensor,
     decoder: TriplaneDecoder,
@@ -365,15 +382,14 @@ def render_triplanes(
     out_depth = torch.empty(n * m, device=planes.device)
     t_min = torch.empty(n * m, device=planes.device)
     t_max = torch.empty(n * m, device=planes.device)
+    march = _chunk_function(settings)
     for plane_index, views in groups:
         o = origins[views].reshape(-1, 3)
         d = dirs[views].reshape(-1, 3)
         base = views[0] * m  # views of a group are consecutive
         for start in range(0, o.shape[0], settings.ray_chunk):
             stop = min(start + settings.ray_chunk, o.shape[0])
-            res_chunk = _render_chunk(
-                planes[plane_index], decoder, o[start:stop], d[start:stop], settings, generator
-            )
+            res_chunk = march(planes[plane_index], decoder, o[start:stop], d[start:stop], settings, generator)
             sl = slice(base + start, base + stop)
             out_feat[sl], out_total[sl], out_depth[sl], t_min[sl], t_max[sl] = res_chunk
     lo = t_min.reshape(n, m).amin(1, keepdim=True)

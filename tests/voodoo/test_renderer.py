@@ -199,3 +199,27 @@ def test_render_input_validation(generator: torch.Generator) -> None:
         render_triplanes(planes, dec, c2w[:, :3], k, RenderSettings(resolution=2))
     with pytest.raises(ValueError, match="sampling"):
         RenderSettings(sampling="random")  # type: ignore[arg-type]
+
+
+def test_compile_flag_selects_the_chunk_function() -> None:
+    from pipeline.voodoo import renderer
+
+    eager = RenderSettings(resolution=2)
+    assert renderer._chunk_function(eager) is renderer._render_chunk
+    stochastic = RenderSettings(resolution=2, compile=True, sampling="stochastic")
+    assert renderer._chunk_function(stochastic) is renderer._render_chunk  # generator: eager
+    assert renderer._chunk_function(RenderSettings(resolution=2, compile=True)) is not renderer._render_chunk
+
+
+@pytest.mark.slow
+def test_compiled_render_equals_eager(generator: torch.Generator) -> None:
+    planes, dec = _scene(generator)
+    cams = [eg3d_orbit_cam2world(math.pi / 2 + a, math.pi / 2) for a in (-0.2, 0.3)]
+    c2w = torch.tensor(np.stack(cams), dtype=torch.float32)
+    k = torch.from_numpy(stack_cameras([canonical_camera()])[1]).expand(2, 3, 3).contiguous()
+    s = RenderSettings(resolution=8, depth_samples=12, importance_samples=12, ray_chunk=32)
+    with torch.inference_mode():
+        eager = render_triplanes(planes, dec, c2w, k, s)
+        compiled = render_triplanes(planes, dec, c2w, k, RenderSettings(**{**s.__dict__, "compile": True}))
+    for name in ("feature_image", "depth", "alpha"):
+        assert torch.allclose(getattr(eager, name), getattr(compiled, name), atol=1e-5, rtol=0), name
