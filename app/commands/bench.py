@@ -40,6 +40,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="model bench: networks in PyTorch (reference) or exported engines (see 'export')",
     )
     p.add_argument(
+        "--kernel",
+        choices=("torch", "triton"),
+        default="torch",
+        help="model bench: decode ray samples with PyTorch ops or the fused Triton kernel (CUDA)",
+    )
+    p.add_argument(
         "--json", type=Path, default=None, metavar="OUT.json", help="also write the results as JSON"
     )
 
@@ -71,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
             "target": args.target,
             "device": args.device,
             "backend": args.backend,
+            "kernel": args.kernel,
             "quick": bool(args.quick),
             "python": platform.python_version(),
             "machine": platform.machine(),

@@ -9,7 +9,8 @@ the frame rate (``fps``: one driver frame -> N views) of each view count.
 ``--quick`` (CPU, a couple of minutes): one timed run per stage, rays at 32 x 32 with
 24 + 24 samples (the networks keep their fixed real sizes), and the frame rows are the sum
 of the measured stages (drive + render of N views + N x one-view super-resolution) instead
-of a measured end-to-end frame. ``--backend`` runs the exported networks with TensorRT or
+of a measured end-to-end frame. ``--kernel triton`` decodes the ray samples with the fused
+Triton kernel (CUDA). ``--backend`` runs the exported networks with TensorRT or
 onnxruntime (see ``pipeline.accel``); unusable backends fall back to PyTorch and say why.
 """
 
@@ -34,8 +35,15 @@ def _model(args: argparse.Namespace):
     from pipeline.voodoo.model import ModelConfig, Voodoo3D
 
     config = ModelConfig(device=args.device)
-    if args.quick:
-        config = dataclasses.replace(config, render=QUICK_RENDER)
+    render = QUICK_RENDER if args.quick else config.render
+    kernel = getattr(args, "kernel", "torch")
+    if kernel != "torch":
+        from pipeline.voodoo.triton_decode import triton_status
+
+        why = triton_status(args.device)
+        print(f"  kernel: {kernel}" + (f" unavailable, using torch: {why}" if why else ""), flush=True)
+        kernel = "torch" if why else kernel
+    config = dataclasses.replace(config, render=dataclasses.replace(render, kernel=kernel))
     if args.weights is not None:
         model, _ = load_model(args.weights, config)
     else:
@@ -70,7 +78,12 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
     source = torch.rand(1, 3, 512, 512, generator=gen) * 2 - 1
     driver = torch.rand(1, 3, 512, 512, generator=gen) * 2 - 1
     res = model.config.render.resolution
-    info = {"device": str(dev), "backend": getattr(args, "backend", "torch"), "rays": f"{res}^2"}
+    info = {
+        "device": str(dev),
+        "backend": getattr(args, "backend", "torch"),
+        "kernel": model.config.render.kernel,
+        "rays": f"{res}^2",
+    }
 
     def row(stage: str, fn, views: int | None = None) -> BenchRow:
         r = time_call(stage, fn, repeats=repeats, warmup=warmup, sync=sync, extra=dict(info))

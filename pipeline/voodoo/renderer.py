@@ -22,6 +22,7 @@ column ``j``); "signed" features are in [-1, 1] after ``2 * composite - 1``.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -33,6 +34,7 @@ from torch import Tensor, nn
 __all__ = [
     "PLANE_AXES",
     "RenderResult",
+    "Kernel",
     "RenderSettings",
     "Sampling",
     "TriplaneDecoder",
@@ -46,6 +48,9 @@ __all__ = [
 ]
 
 Sampling = Literal["deterministic", "stochastic"]
+Kernel = Literal["torch", "triton"]
+
+_log = logging.getLogger(__name__)
 
 #: The renderer's ``plane_axes`` buffer: plane k maps a point q to the first two components
 #: of ``q @ inverse(PLANE_AXES[k])`` -> (x, y), (x, z), (z, y).
@@ -72,7 +77,13 @@ class RenderSettings:
         ray_chunk: rays marched at once (bounds memory: ~40 kB per ray at 96+96 samples).
         compile: march each chunk through a ``torch.compile``-d copy of the chunk function
             (opt-in; the first render per chunk shape pays the compilation; the
-            ``"stochastic"`` rule always runs eagerly). See the README for measurements.
+            ``"stochastic"`` rule and ``kernel="triton"`` always run eagerly). See the README
+            for measurements.
+        kernel: how samples are decoded. ``"torch"`` (default): ``grid_sample`` and two
+            matrix products. ``"triton"``: one fused Triton kernel per chunk (tri-plane
+            gather + decoder MLP, no intermediates; :mod:`pipeline.voodoo.triton_decode`),
+            on CUDA with Triton installed; elsewhere it falls back to ``"torch"`` with a
+            logged warning. Both give the same numbers up to float rounding.
     """
 
     resolution: int = 128
@@ -84,6 +95,7 @@ class RenderSettings:
     sampling: Sampling = "deterministic"
     ray_chunk: int = 8192
     compile: bool = False
+    kernel: Kernel = "torch"
 
     def __post_init__(self) -> None:
         if self.resolution < 1:
@@ -102,6 +114,8 @@ class RenderSettings:
             )
         if self.ray_chunk < 1:
             raise ValueError(f"RenderSettings.ray_chunk must be >= 1, got {self.ray_chunk}")
+        if self.kernel not in ("torch", "triton"):
+            raise ValueError(f"RenderSettings.kernel must be 'torch' or 'triton', got {self.kernel!r}")
 
 
 @dataclass
@@ -283,9 +297,29 @@ def importance_depths(coarse: Tensor, weights: Tensor, u: Tensor) -> Tensor:
 
 
 def _decode(
-    planes: Tensor, decoder: TriplaneDecoder, points: Tensor, box_warp: float
+    planes: Tensor, decoder: TriplaneDecoder, points: Tensor, box_warp: float, fused=None
 ) -> tuple[Tensor, Tensor]:
+    if fused is not None:
+        return fused(points)
     return decoder(sample_triplanes(planes, points, box_warp))
+
+
+_kernel_warned: set[str] = set()
+
+
+def _fused_decoder(planes: Tensor, decoder: TriplaneDecoder, settings: RenderSettings):
+    """The Triton decoder of one ``3 x C x H x W`` tri-plane, or None (PyTorch path)."""
+    if settings.kernel != "triton":
+        return None
+    from pipeline.voodoo.triton_decode import FusedTriplaneDecoder, triton_status
+
+    why = triton_status(planes.device)
+    if why is not None:
+        if why not in _kernel_warned:
+            _kernel_warned.add(why)
+            _log.warning("kernel='triton' unavailable, decoding with PyTorch: %s", why)
+        return None
+    return FusedTriplaneDecoder(planes, decoder, settings.box_warp)
 
 
 def _render_chunk(
@@ -295,12 +329,15 @@ def _render_chunk(
     directions: Tensor,
     settings: RenderSettings,
     generator: torch.Generator | None,
+    fused=None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """March ``R`` rays (``R x 3`` origins/directions) through one ``3 x C x H x W`` tri-plane."""
+    """March ``R`` rays (``R x 3`` origins/directions) through one ``3 x C x H x W`` tri-plane
+    (decoded by ``fused``, a :class:`~pipeline.voodoo.triton_decode.FusedTriplaneDecoder`,
+    when given)."""
     r = origins.shape[0]
     t = coarse_depths(r, settings, origins.device, generator)
     pts = (origins[:, None] + t[..., None] * directions[:, None]).reshape(-1, 3)
-    sigma, feats = _decode(planes, decoder, pts, settings.box_warp)
+    sigma, feats = _decode(planes, decoder, pts, settings.box_warp, fused)
     sigma, feats = sigma.reshape(r, -1), feats.reshape(r, t.shape[1], -1)
     if settings.importance_samples > 0:
         _, _, _, weights = march_rays(t, None, sigma, with_features=False)
@@ -312,7 +349,7 @@ def _render_chunk(
         t_fine = importance_depths(t, weights, u)
         del weights
         pts = (origins[:, None] + t_fine[..., None] * directions[:, None]).reshape(-1, 3)
-        sigma_f, feats_f = _decode(planes, decoder, pts, settings.box_warp)
+        sigma_f, feats_f = _decode(planes, decoder, pts, settings.box_warp, fused)
         del pts
         t, order = torch.sort(torch.cat((t, t_fine), dim=1), dim=1)
         sigma = torch.gather(torch.cat((sigma, sigma_f.reshape(r, -1)), dim=1), 1, order)
@@ -336,7 +373,7 @@ _compiled_chunk = None
 def _chunk_function(settings: RenderSettings):
     """The chunk marcher: eager, or the lazily built compiled copy (``settings.compile``)."""
     global _compiled_chunk
-    if not settings.compile or settings.sampling != "deterministic":
+    if not settings.compile or settings.sampling != "deterministic" or settings.kernel != "torch":
         return _render_chunk
     if _compiled_chunk is None:
         _compiled_chunk = torch.compile(_render_chunk, dynamic=False)
@@ -384,12 +421,15 @@ def render_triplanes(
     t_max = torch.empty(n * m, device=planes.device)
     march = _chunk_function(settings)
     for plane_index, views in groups:
+        fused = _fused_decoder(planes[plane_index], decoder, settings)  # shared by the group's views
         o = origins[views].reshape(-1, 3)
         d = dirs[views].reshape(-1, 3)
         base = views[0] * m  # views of a group are consecutive
         for start in range(0, o.shape[0], settings.ray_chunk):
             stop = min(start + settings.ray_chunk, o.shape[0])
-            res_chunk = march(planes[plane_index], decoder, o[start:stop], d[start:stop], settings, generator)
+            res_chunk = march(
+                planes[plane_index], decoder, o[start:stop], d[start:stop], settings, generator, fused
+            )
             sl = slice(base + start, base + stop)
             out_feat[sl], out_total[sl], out_depth[sl], t_min[sl], t_max[sl] = res_chunk
     lo = t_min.reshape(n, m).amin(1, keepdim=True)
