@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.tracking.native_log import filter_native_stderr
+
 __all__ = [
     "FACEMESH_FROM_68",
     "IRIS_CENTER_LEFT",
@@ -161,25 +163,27 @@ class FaceMeshDetector:
 
         self.config = config or DetectorConfig()
         c = self.config
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=not c.video,
-            max_num_faces=c.max_faces,
-            refine_landmarks=True,
-            min_detection_confidence=c.min_detection_confidence,
-            min_tracking_confidence=c.min_tracking_confidence,
-        )
-        self._fallback = None
-        self._fallback_mesh = None
-        if not c.video:
-            self._fallback = mp.solutions.face_detection.FaceDetection(
-                model_selection=1, min_detection_confidence=c.min_detection_confidence
-            )
-            self._fallback_mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True,
-                max_num_faces=1,
+        self._warm: set[int] = set()  # graphs past their first (chatty) inference
+        with filter_native_stderr():  # graph start-up notices
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=not c.video,
+                max_num_faces=c.max_faces,
                 refine_landmarks=True,
                 min_detection_confidence=c.min_detection_confidence,
+                min_tracking_confidence=c.min_tracking_confidence,
             )
+            self._fallback = None
+            self._fallback_mesh = None
+            if not c.video:
+                self._fallback = mp.solutions.face_detection.FaceDetection(
+                    model_selection=1, min_detection_confidence=c.min_detection_confidence
+                )
+                self._fallback_mesh = mp.solutions.face_mesh.FaceMesh(
+                    static_image_mode=True,
+                    max_num_faces=1,
+                    refine_landmarks=True,
+                    min_detection_confidence=c.min_detection_confidence,
+                )
 
     def __enter__(self) -> FaceMeshDetector:
         return self
@@ -204,14 +208,22 @@ class FaceMeshDetector:
             raise RuntimeError("FaceMeshDetector is closed")
         img = _check_rgb_u8(image_rgb_u8)
         h, w = img.shape[:2]
-        faces = _result_to_arrays(self._mesh.process(img), w, h)
+        faces = _result_to_arrays(self._process(self._mesh, img), w, h)
         if self._fallback is None or len(faces) >= self.config.max_faces:
             return faces
         return faces + self._detect_missed(img, faces)
 
+    def _process(self, graph, img: np.ndarray):
+        if id(graph) in self._warm:
+            return graph.process(img)
+        with filter_native_stderr():  # the first inference logs native notices
+            result = graph.process(img)
+        self._warm.add(id(graph))
+        return result
+
     def _detect_missed(self, img: np.ndarray, faces: list[np.ndarray]) -> list[np.ndarray]:
         h, w = img.shape[:2]
-        res = self._fallback.process(img)
+        res = self._process(self._fallback, img)
         out: list[np.ndarray] = []
         for det in getattr(res, "detections", None) or []:
             bb = det.location_data.relative_bounding_box
@@ -224,7 +236,7 @@ class FaceMeshDetector:
             if x1 - x0 < 8 or y1 - y0 < 8:
                 continue
             sub = np.ascontiguousarray(img[y0:y1, x0:x1])
-            for f in _result_to_arrays(self._fallback_mesh.process(sub), x1 - x0, y1 - y0):
+            for f in _result_to_arrays(self._process(self._fallback_mesh, sub), x1 - x0, y1 - y0):
                 f[:, 0] += x0
                 f[:, 1] += y0
                 out.append(f)

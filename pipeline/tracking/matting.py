@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.tracking.native_log import filter_native_stderr
+
 __all__ = ["MatteConfig", "Matter", "apply_matte"]
 
 
@@ -55,9 +57,11 @@ class Matter:
         import mediapipe as mp
 
         self.config = config or MatteConfig()
-        self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(
-            model_selection=1 if self.config.landscape_model else 0
-        )
+        with filter_native_stderr():  # graph start-up notices
+            self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(
+                model_selection=1 if self.config.landscape_model else 0
+            )
+        self._warm = False
 
     def __enter__(self) -> Matter:
         return self
@@ -79,7 +83,12 @@ class Matter:
         img = np.ascontiguousarray(crop_rgb_u8)
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"expected H x W x 3 uint8 RGB, got {img.shape} {img.dtype}")
-        res = self._seg.process(img)
+        if self._warm:
+            res = self._seg.process(img)
+        else:
+            with filter_native_stderr():  # the first inference logs native notices
+                res = self._seg.process(img)
+            self._warm = True
         mask = getattr(res, "segmentation_mask", None)
         if mask is None:
             raise RuntimeError("selfie segmentation returned no mask")
