@@ -46,6 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="model bench: decode ray samples with PyTorch ops or the fused Triton kernel (CUDA)",
     )
     p.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="model bench: replay the network stages from CUDA graphs (CUDA only)",
+    )
+    p.add_argument(
         "--json", type=Path, default=None, metavar="OUT.json", help="also write the results as JSON"
     )
 
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             "device": args.device,
             "backend": args.backend,
             "kernel": args.kernel,
+            "cuda_graphs": bool(args.cuda_graphs),
             "quick": bool(args.quick),
             "python": platform.python_version(),
             "machine": platform.machine(),

@@ -10,7 +10,8 @@ the frame rate (``fps``: one driver frame -> N views) of each view count.
 24 + 24 samples (the networks keep their fixed real sizes), and the frame rows are the sum
 of the measured stages (drive + render of N views + N x one-view super-resolution) instead
 of a measured end-to-end frame. ``--kernel triton`` decodes the ray samples with the fused
-Triton kernel (CUDA). ``--backend`` runs the exported networks with TensorRT or
+Triton kernel (CUDA); ``--cuda-graphs`` replays the network stages from CUDA graphs.
+``--backend`` runs the exported networks with TensorRT or
 onnxruntime (see ``pipeline.accel``); unusable backends fall back to PyTorch and say why.
 """
 
@@ -43,7 +44,11 @@ def _model(args: argparse.Namespace):
         why = triton_status(args.device)
         print(f"  kernel: {kernel}" + (f" unavailable, using torch: {why}" if why else ""), flush=True)
         kernel = "torch" if why else kernel
-    config = dataclasses.replace(config, render=dataclasses.replace(render, kernel=kernel))
+    config = dataclasses.replace(
+        config,
+        render=dataclasses.replace(render, kernel=kernel),
+        cuda_graphs=bool(getattr(args, "cuda_graphs", False)),
+    )
     if args.weights is not None:
         model, _ = load_model(args.weights, config)
     else:
@@ -82,6 +87,7 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
         "device": str(dev),
         "backend": getattr(args, "backend", "torch"),
         "kernel": model.config.render.kernel,
+        "graphs": "yes" if model.config.cuda_graphs and dev.type == "cuda" else "no",
         "rays": f"{res}^2",
     }
 

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pipeline.voodoo.cuda_graphs import GraphedCall
 from pipeline.voodoo.encoder import IMAGE_SIZE, Lp3DEncoder
 from pipeline.voodoo.expression import ExpressionEncoder
 from pipeline.voodoo.renderer import (
@@ -77,6 +78,10 @@ class ModelConfig:
         cpu_half: allow ``float16``/``bfloat16`` off CUDA. For measuring half-precision
             numerics on CPU (``python -m pipeline.voodoo.precision``), not for speed: CPU
             half-precision kernels are often slower than float32.
+        cuda_graphs: replay the per-frame network stages (Lp3D encoder, expression encoder,
+            super-resolution) from CUDA graphs recorded on first use per input shape (see
+            :mod:`pipeline.voodoo.cuda_graphs`); eager where capture fails and off CUDA.
+            Opt-in: not yet measured on a GPU.
     """
 
     device: str = "cpu"
@@ -86,6 +91,7 @@ class ModelConfig:
     keep_unused: bool = False
     sr_batch: int = 4
     cpu_half: bool = False
+    cuda_graphs: bool = False
 
     def __post_init__(self) -> None:
         if self.sr_batch < 1:
@@ -205,6 +211,7 @@ class Voodoo3D(nn.Module):
         self.decoder = TriplaneDecoder()
         self.superresolution = SuperResolution(keep)
         self.exp_transfer = ExpressionEncoder(keep)
+        self._graphed: dict[tuple, GraphedCall] = {}
 
     # -- setup ---------------------------------------------------------------------------
     def networks(self) -> tuple[nn.Module, ...]:
@@ -249,6 +256,18 @@ class Voodoo3D(nn.Module):
     def device(self) -> torch.device:
         return self.canonical_cam2world.device
 
+    def _stage(self, attr: str, method: str | None = None):
+        """The network stage ``self.<attr>[.<method>]``, through a CUDA graph when configured."""
+        owner = getattr(self, attr)
+        fn = owner if method is None else getattr(owner, method)
+        if not self.config.cuda_graphs or self.device.type != "cuda":
+            return fn
+        key = (attr, method, id(owner))  # a swapped module (accel backends) gets new graphs
+        graphed = self._graphed.get(key)
+        if graphed is None:
+            graphed = self._graphed[key] = GraphedCall(fn, attr if method is None else f"{attr}.{method}")
+        return graphed
+
     def _net_input(self, x: Tensor) -> Tensor:
         x = x.to(self.device, self.config.torch_dtype)
         if self.config.channels_last and x.ndim == 4:
@@ -260,7 +279,7 @@ class Voodoo3D(nn.Module):
     def encode(self, image_signed: Tensor) -> Tensor:
         """Lp3D: ``B x 3 x 512 x 512`` in [-1, 1] -> float32 tri-plane ``B x 3 x 32 x 256 x 256``."""
         _check_images(image_signed, "image_signed")
-        return self.triplane_encoder(self._net_input(image_signed)).float()
+        return self._stage("triplane_encoder")(self._net_input(image_signed)).float()
 
     @torch.inference_mode()
     def super_resolve(self, image_raw: Tensor) -> Tensor:
@@ -268,11 +287,9 @@ class Voodoo3D(nn.Module):
         if image_raw.ndim != 4 or image_raw.shape[1] != 3:
             raise ValueError(f"image_raw must be N x 3 x H x W, got {tuple(image_raw.shape)}")
         step = self.config.sr_batch
+        sr = self._stage("superresolution")
         return torch.cat(
-            [
-                self.superresolution(self._net_input(image_raw[i : i + step])).float()
-                for i in range(0, image_raw.shape[0], step)
-            ]
+            [sr(self._net_input(image_raw[i : i + step])).float() for i in range(0, image_raw.shape[0], step)]
         )
 
     @torch.inference_mode()
@@ -333,7 +350,7 @@ class Voodoo3D(nn.Module):
         """Per frame: Delta (float32, tri-plane shape) from cached source features + driver render."""
         up = F.interpolate(driver.frontal.image_raw, size=(IMAGE_SIZE, IMAGE_SIZE), mode="nearest")
         driver_rgb01 = (up + 1) / 2
-        delta = self.exp_transfer.delta_from_features(
+        delta = self._stage("exp_transfer", "delta_from_features")(
             source.source_feats, source.triplane_feats, self._net_input(driver_rgb01)
         )
         return delta.float()
