@@ -164,7 +164,7 @@ class FaceMeshDetector:
         self.config = config or DetectorConfig()
         c = self.config
         self._warm: set[int] = set()  # graphs past their first (chatty) inference
-        with filter_native_stderr():  # graph start-up notices
+        with filter_native_stderr(linger=2.0):  # graph start-up notices
             self._mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=not c.video,
                 max_num_faces=c.max_faces,
@@ -216,7 +216,7 @@ class FaceMeshDetector:
     def _process(self, graph, img: np.ndarray):
         if id(graph) in self._warm:
             return graph.process(img)
-        with filter_native_stderr():  # the first inference logs native notices
+        with filter_native_stderr(linger=1.0):  # the first inference logs native notices
             result = graph.process(img)
         self._warm.add(id(graph))
         return result

@@ -57,7 +57,7 @@ class Matter:
         import mediapipe as mp
 
         self.config = config or MatteConfig()
-        with filter_native_stderr():  # graph start-up notices
+        with filter_native_stderr(linger=2.0):  # graph start-up notices
             self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(
                 model_selection=1 if self.config.landscape_model else 0
             )
@@ -86,7 +86,7 @@ class Matter:
         if self._warm:
             res = self._seg.process(img)
         else:
-            with filter_native_stderr():  # the first inference logs native notices
+            with filter_native_stderr(linger=1.0):  # the first inference logs native notices
                 res = self._seg.process(img)
             self._warm = True
         mask = getattr(res, "segmentation_mask", None)

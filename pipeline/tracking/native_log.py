@@ -14,6 +14,7 @@ meantime, Python's own output included, come out after the block, in order).
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import sys
@@ -87,12 +88,18 @@ def _end() -> None:
 
 
 @contextmanager
-def filter_native_stderr() -> Iterator[None]:
+def filter_native_stderr(linger: float = 0.0) -> Iterator[None]:
     """Drop native INFO/WARNING notices written to fd 2 inside the block; keep the rest.
 
+    Args:
+        linger: keep filtering this many seconds after the block ends. MediaPipe's graph
+            threads start their models in the background, so some notices arrive just
+            after the call that started a graph has returned.
+
     Blocks may nest and overlap across threads: the descriptor is redirected while any block
-    is open and restored (and the kept lines written) when the last one closes. Does nothing
-    when fd 2 cannot be redirected or ``VOODOO_HOLO_NATIVE_LOGS`` is set.
+    (or lingering window) is open and restored, with the kept lines written, when the last
+    one closes (at the latest when the interpreter exits). Does nothing when fd 2 cannot be
+    redirected or ``VOODOO_HOLO_NATIVE_LOGS`` is set.
     """
     if os.environ.get("VOODOO_HOLO_NATIVE_LOGS", "") not in ("", "0"):
         yield
@@ -101,4 +108,19 @@ def filter_native_stderr() -> Iterator[None]:
     try:
         yield
     finally:
-        _end()
+        if linger > 0:
+            timer = threading.Timer(linger, _end)
+            timer.daemon = True
+            timer.start()
+        else:
+            _end()
+
+
+@atexit.register
+def _restore_at_exit() -> None:
+    global _users
+    with _lock:
+        if _saved is None:
+            return
+        _users = 1
+    _end()

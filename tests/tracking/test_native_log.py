@@ -85,3 +85,22 @@ def test_face_tracking_leaves_stderr_clean() -> None:
     # and MediaPipe does print them without the filter (so this test can tell)
     raw = _child(code, VOODOO_HOLO_NATIVE_LOGS="1")
     assert any(is_native_notice(ln) for ln in raw.stderr.splitlines()), raw.stderr
+
+
+def test_linger_catches_notices_printed_after_the_call_returns() -> None:
+    # native graph threads log from the background just after the call that started them
+    proc = _child(
+        """
+        import os, sys, threading, time
+        from pipeline.tracking.native_log import filter_native_stderr
+        with filter_native_stderr(linger=1.0):
+            t = threading.Timer(0.2, os.write, (2, b"W0000 00:00:1.5    42 late.cc:9] late notice\\n"))
+            t.start()
+        print("during linger", file=sys.stderr)
+        t.join()
+        time.sleep(1.2)
+        print("after linger", file=sys.stderr, flush=True)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == ["during linger", "after linger"]
