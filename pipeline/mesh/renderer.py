@@ -22,7 +22,7 @@ from pipeline.cameras import Camera, opencv_cam2world_to_opengl_view, opengl_pro
 from pipeline.face_model import canonical_face_model
 from pipeline.mesh.state import MeshScene, MeshSource
 from pipeline.mesh.texture import atlas_texcoords
-from pipeline.mesh.topology import mouth_triangle_mask
+from pipeline.mesh.topology import mouth_coordinates, mouth_triangle_mask
 
 __all__ = ["MeshRenderer", "RendererConfig"]
 
@@ -34,7 +34,8 @@ class RendererConfig:
     Attributes:
         msaa_samples: multisample anti-aliasing samples per pixel (0 = off, or 2, 4, 8).
         near_world / far_world: clipping planes, EG3D world units (0 < near < far).
-        mouth_interior_rgb01: colour of the open mouth's interior, RGB in [0, 1].
+        mouth_interior_rgb01: colour of the open mouth's cavity, RGB in [0, 1] (the shader
+            darkens it towards the corners and adds upper teeth and a tongue).
         max_framebuffer_px: largest side of the tiled offscreen framebuffer.
     """
 
@@ -111,6 +112,7 @@ class MeshRenderer:
         mouth = mouth_triangle_mask()
         self._face_pos = self.ctx.buffer(reserve=len(model.vertices_cm) * 12, dynamic=True)
         self._face_uv = self.ctx.buffer(atlas_texcoords().astype("f4").tobytes())
+        self._face_mouth = self.ctx.buffer(mouth_coordinates().astype("f4").tobytes())
         # Where each face vertex lies in the source crop (set per source): its matte lookup.
         self._face_matte_uv = self.ctx.buffer(reserve=len(model.vertices_cm) * 8)
         self._skin_ibo = self.ctx.buffer(model.triangles[~mouth].astype("i4").tobytes())
@@ -119,6 +121,7 @@ class MeshRenderer:
             (self._face_pos, "3f", "in_position"),
             (self._face_uv, "2f", "in_texcoord"),
             (self._face_matte_uv, "2f", "in_matte_uv"),
+            (self._face_mouth, "2f", "in_mouth"),
         ]
         self._skin_vao = self.ctx.vertex_array(
             self._prog, fmt, index_buffer=self._skin_ibo, index_element_size=4
@@ -292,6 +295,7 @@ class MeshRenderer:
             self._skin_ibo,
             self._mouth_ibo,
             self._face_uv,
+            self._face_mouth,
             self._face_matte_uv,
             self._face_pos,
         ):

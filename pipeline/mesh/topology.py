@@ -15,6 +15,9 @@ import numpy as np
 from pipeline.face_model import NUM_MESH_VERTICES, canonical_face_model
 
 __all__ = [
+    "LIPS_INNER_LOWER",
+    "LIPS_INNER_UPPER",
+    "mouth_coordinates",
     "FACE_OVAL_LOOP",
     "LEFT_EYE_LOOP",
     "LIPS_INNER_LOOP",
@@ -47,6 +50,33 @@ def mirror_index() -> np.ndarray:
         raise RuntimeError("the canonical face model is not left-right symmetric")
     idx.setflags(write=False)
     return idx
+
+
+#: The inner-lip loop split at the mouth corners (78 right, 308 left; both in each chain).
+LIPS_INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+LIPS_INNER_LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+
+
+@lru_cache(maxsize=1)
+def mouth_coordinates() -> np.ndarray:
+    """``V x 2`` float32 coordinates of the inner-lip vertices across the mouth opening.
+
+    x: -1 at one mouth corner, +1 at the other (from the canonical x); y: 0 on the upper
+    inner lip, 1 on the lower, 0.5 at the corners. Zero for every other vertex. Every
+    mouth triangle joins the two lips, so the interpolated (x, y) parametrises the opening.
+    """
+    model = canonical_face_model()
+    out = np.zeros((len(model.vertices_cm), 2), np.float32)
+    x = model.vertices_cm[:, 0]
+    left, right = LIPS_INNER_UPPER[0], LIPS_INNER_UPPER[-1]
+    centre, half = (x[left] + x[right]) / 2, abs(x[right] - x[left]) / 2
+    for chain, y in ((LIPS_INNER_UPPER, 0.0), (LIPS_INNER_LOWER, 1.0)):
+        idx = np.asarray(chain)
+        out[idx, 0] = np.clip((x[idx] - centre) / half, -1.0, 1.0)
+        out[idx, 1] = y
+    out[[left, right], 1] = 0.5
+    out.setflags(write=False)
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -62,6 +62,14 @@ def test_open_mouth_driver_opens_the_source_mouth(
         mid = np.round(lips.mean(axis=0)).astype(int)
         patch = imgs[1][mid[1] - 2 : mid[1] + 3, mid[0] - 2 : mid[0] + 3].reshape(-1, 3)
         assert np.all(patch.max(axis=1) > 10) and patch.mean() < 80, patch.mean(axis=0)
+        # Upper teeth show just under the upper lip, brighter than the cavity.
+        upper, lower = lips
+        tx, ty = np.round(upper + 0.15 * (lower - upper)).astype(int)
+        teeth = imgs[1][ty - 1 : ty + 2, tx - 2 : tx + 3].reshape(-1, 3).astype(float)
+        assert teeth.mean() > 120 and teeth.mean() > 2 * patch.mean(), (
+            teeth.mean(axis=0),
+            patch.mean(axis=0),
+        )
     finally:
         be.close()
 

@@ -1,19 +1,36 @@
 #version 330 core
-// Unlit textured surface; the mouth-opening triangles fade to the mouth interior colour.
+// Unlit textured surface; the mouth-opening triangles fade to a shaded mouth interior.
 // Points that the source photo shows as background (matte below one half at the point's
 // position in the source crop) are left out, whatever surface they belong to.
 uniform sampler2D u_texture;
 uniform sampler2D u_matte;      // the source crop; its alpha is the matte
-uniform float u_interior;       // 0 = the texture as is, 1 = the interior colour
-uniform vec3 u_interior_rgb01;  // colour of the mouth interior
+uniform float u_interior;       // 0 = the texture as is, 1 = the mouth interior
+uniform vec3 u_interior_rgb01;  // colour of the mouth cavity
 
 in vec2 v_texcoord;
 in vec2 v_matte_uv;
+in vec2 v_mouth;
 
 out vec4 f_colour;
+
+// The open mouth seen from the front: a cavity darkening towards the corners, the upper
+// teeth under the upper lip and the tongue above the lower lip. m.x runs from one corner
+// (-1) to the other (+1), m.y from the upper inner lip (0) to the lower (1).
+vec3 mouth_interior(vec2 m) {
+    float x = abs(m.x);
+    float y = clamp(m.y, 0.0, 1.0);
+    vec3 cavity = u_interior_rgb01 * (1.0 - 0.6 * smoothstep(0.35, 1.0, x));
+    float tongue = smoothstep(0.55, 0.95, y) * (1.0 - smoothstep(0.3, 0.8, x));
+    vec3 colour = mix(cavity, vec3(0.45, 0.17, 0.17), 0.85 * tongue);
+    float teeth = (1.0 - smoothstep(0.16, 0.32, y)) * (1.0 - smoothstep(0.45, 0.85, x));
+    vec3 enamel = vec3(0.82, 0.78, 0.72) * (1.0 - 0.35 * smoothstep(0.0, 0.3, y)) * (1.0 - 0.3 * x);
+    return mix(colour, enamel, teeth);
+}
 
 void main() {
     if (texture(u_matte, v_matte_uv).a < 0.5) discard;
     vec3 rgb = texture(u_texture, v_texcoord).rgb;
-    f_colour = vec4(mix(rgb, u_interior_rgb01, u_interior), 1.0);
+    vec3 rgb_out = rgb;
+    if (u_interior > 0.0) rgb_out = mix(rgb, mouth_interior(v_mouth), u_interior);
+    f_colour = vec4(rgb_out, 1.0);
 }
