@@ -37,6 +37,7 @@ PACKAGES = (
     "onnx",
     "onnxruntime",
     "tensorrt",
+    "triton",
 )
 OPENCV_DISTS = (
     "opencv-python",
