@@ -16,6 +16,14 @@ from pathlib import Path
 
 import pytest
 
+# Triton bundles its own LLVM; loading it after Mesa's llvmpipe (software OpenGL, which links
+# the system's LLVM) has made a context crashes the process, while the other order works.
+# torch imports Triton lazily (torch.compile, ONNX export), so load it before any GL test.
+try:
+    import triton  # noqa: F401
+except ImportError:
+    pass
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The specs and fixtures folder beside the repository (may be absent in a bare clone).
 SHARED_DIR = REPO_ROOT.parent / "shared"

@@ -17,6 +17,11 @@ are full float32; ``"tf32"`` lets a GPU use TF32 tensor cores (about 1e-3 relati
 On CUDA it needs Triton (``pip install triton``; PyTorch's CUDA wheels bring it). Off CUDA
 it runs only under Triton's interpreter (``TRITON_INTERPRET=1`` set before Triton is
 imported), which is how the tests check it against PyTorch on CPU.
+
+Triton bundles its own LLVM. In a process where Mesa's llvmpipe (software OpenGL, which
+links the system's LLVM) has already made a context, importing Triton crashes; import it
+first (the test suite's conftest does). The app never needs both in one process: GL runs
+in the compositor and mesh renderers, and the neural renderers use no GL.
 """
 
 from __future__ import annotations
