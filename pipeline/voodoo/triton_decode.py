@@ -19,9 +19,9 @@ it runs only under Triton's interpreter (``TRITON_INTERPRET=1`` set before Trito
 imported), which is how the tests check it against PyTorch on CPU.
 
 Triton bundles its own LLVM. In a process where Mesa's llvmpipe (software OpenGL, which
-links the system's LLVM) has already made a context, importing Triton crashes; import it
-first (the test suite's conftest does). The app never needs both in one process: GL runs
-in the compositor and mesh renderers, and the neural renderers use no GL.
+links the system's LLVM) has already made a context, importing Triton crashes (torch
+imports it lazily, e.g. for ``torch.compile``); where a process needs both, import Triton
+first, as the test suite's conftest does. GPU drivers' own OpenGL does not link LLVM.
 """
 
 from __future__ import annotations
