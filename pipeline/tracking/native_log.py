@@ -68,7 +68,7 @@ def _begin() -> None:
 def _end() -> None:
     global _users, _saved, _capture
     with _lock:
-        _users -= 1
+        _users = max(0, _users - 1)  # a lingering timer may fire after the exit hook restored
         if _users > 0 or _saved is None or _capture is None:
             return
         saved, capture = _saved, _capture
