@@ -8,10 +8,8 @@ crashing driver cannot take the caller down. Probes run concurrently.
 from __future__ import annotations
 
 import importlib.metadata as md
-import json
 import os
 import platform
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.paths import user_paths
+from app.platform import CUDA_PROBE, run_probe
 
 #: Distributions whose versions are reported (name on PyPI).
 PACKAGES = (
@@ -59,44 +58,6 @@ class Check:
     detail: str
     data: dict[str, Any] = field(default_factory=dict)
 
-
-def _child(code: str, timeout: float = PROBE_TIMEOUT_S, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run ``code`` in a fresh interpreter; it must print one JSON object on its last line."""
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, **(env or {})},
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = [ln for ln in out.stdout.strip().splitlines() if ln.strip()]
-    if not lines:
-        err = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": err[:300]}
-    try:
-        return json.loads(lines[-1])
-    except json.JSONDecodeError:
-        return {"error": lines[-1][:300]}
-
-
-_CUDA_PROBE = r"""
-import json
-try:
-    import torch
-except Exception as e:
-    print(json.dumps({"error": f"torch not importable: {e}"})); raise SystemExit
-gpus = []
-n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-for i in range(n):
-    p = torch.cuda.get_device_properties(i)
-    gpus.append({"index": i, "name": p.name, "memory_gib": round(p.total_memory / 2**30, 1),
-                 "capability": f"{p.major}.{p.minor}"})
-print(json.dumps({"torch": torch.__version__, "cuda_build": torch.version.cuda, "gpus": gpus}))
-"""
 
 _TRT_PROBE = r"""
 import json
@@ -237,7 +198,7 @@ def run_checks() -> list[Check]:
 
     webcam_idx = video_device_indices()
     probes = {
-        "cuda": (_CUDA_PROBE, 60.0),
+        "cuda": (CUDA_PROBE, 60.0),
         "tensorrt": (_TRT_PROBE, PROBE_TIMEOUT_S),
         "egl": (_code_with_args(_GL_PROBE, "egl"), PROBE_TIMEOUT_S),
         "mediapipe": (_MEDIAPIPE_PROBE, 60.0),
@@ -248,7 +209,7 @@ def run_checks() -> list[Check]:
     if webcam_idx:
         probes["webcams"] = (_code_with_args(_WEBCAM_PROBE, *map(str, webcam_idx)), PROBE_TIMEOUT_S)
     with ThreadPoolExecutor(max_workers=len(probes)) as pool:
-        futs = {k: pool.submit(_child, code, t) for k, (code, t) in probes.items()}
+        futs = {k: pool.submit(run_probe, code, t) for k, (code, t) in probes.items()}
         res = {k: f.result() for k, f in futs.items()}
 
     mp_res = res["mediapipe"]

@@ -56,6 +56,16 @@ class UserPaths:
     def onnx_dir(self) -> Path:
         return self.cache_dir / "onnx"
 
+    @property
+    def keys_dir(self) -> Path:
+        """This machine's CURVE keypair (calls, remote workers)."""
+        return self.config_dir / "keys"
+
+    @property
+    def known_peers_file(self) -> Path:
+        """Public keys of the peers this machine accepts."""
+        return self.config_dir / "known_peers.json"
+
     def weights_candidates(self) -> list[Path]:
         """Where the official checkpoint is looked for, in order."""
         out = []

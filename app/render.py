@@ -6,9 +6,8 @@ same ones the live pipeline runs in its worker processes) and streams what they 
 H.264 MP4 files:
 
 - ``quilt`` (default): one quilt video for a Looking Glass, named by the quilt convention
-  (``astronaut_qs6x4a0.75.mp4``). Views are rendered square (``view_size``) and each tile is
-  the centre of a view cropped to the display aspect.
-- ``views``: one video per view, ``<stem>_views/view_00.mp4`` ... (square views).
+  (``astronaut_qs6x4a0.75.mp4``): the views of :class:`app.compose.ViewPlan`, one per tile.
+- ``views``: one video per view, ``<stem>_views/view_00.mp4`` ...
 - ``sbs``: source | driver | result side by side (the result is the single centre view).
 
 Every driver frame gives exactly one output frame, at the driver's frame rate. Frames where
@@ -19,43 +18,36 @@ track, if any, is muxed into the finished files.
 Interruptions: the MP4 files are written fragmented, frame by frame, so an interrupted
 render (Ctrl-C, which finishes the files properly, or even a killed process) leaves files
 that play up to where the render stopped. ``resume=True`` counts the frames already in each
-output and renders only the rest into a new segment, then joins the two with ffmpeg's concat
-demuxer (stream copy). The frames before the resume point are still tracked and driven,
+output and renders only the rest into a new segment, then joins the two
+(:func:`display.video.concat_videos`, stream copy). The frames before the resume point are still tracked and driven,
 without rendering, so the tracker's smoothing and the avatar's neutral frame are the same as
 in an uninterrupted render.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import re
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from display.quilt import QuiltLayout, layout_for_views, quilt_filename
-from pipeline.cameras import DEFAULT_VIEW_CONE_DEG, SweepMode
+from app.compose import AvatarChoice, ViewPlan, plan_views
+from display.quilt import quilt_filename
+from display.video import VideoError, VideoWriter, concat_videos, mux_audio, probe_video
 
 __all__ = [
-    "DEFAULT_ASPECT",
-    "DEFAULT_VIEW_SIZE",
+    "DEFAULT_IMAGE_FPS",
     "OutputFormat",
     "RenderConfig",
     "RenderError",
     "RenderResult",
-    "VideoProbe",
     "output_paths",
-    "probe_video",
-    "quilt_layout",
     "render_offline",
     "sample_driver",
     "sample_source",
@@ -63,16 +55,8 @@ __all__ = [
 
 OutputFormat = Literal["quilt", "views", "sbs"]
 
-#: Default view aspect of quilt tiles: the Looking Glass Portrait's 3:4 (portrait-shaped
-#: heads fill it; 24 views then tile as a near-square 6 x 4 quilt).
-DEFAULT_ASPECT = 0.75
-#: Default rendered view size: 24 views of 384 px render in about half a second on a
-#: 2-core CPU with the mesh avatar; the quilt is 1728 x 1536.
-DEFAULT_VIEW_SIZE = 384
 #: Frame rate given to a folder of images (a video file keeps its own).
 DEFAULT_IMAGE_FPS = 25.0
-
-_FRAGMENTED = ["-movflags", "+frag_keyframe+empty_moov+default_base_moof"]
 
 
 class RenderError(RuntimeError):
@@ -96,16 +80,10 @@ class RenderConfig:
     Attributes:
         source: the portrait photo to re-enact.
         driver: a video file or a folder of images (in name order).
+        plan: the views and their quilt (:func:`app.compose.plan_views`).
+        avatar: the avatar (:func:`app.compose.choose_avatar`).
         out: output folder, or (``quilt``/``sbs``) a ``.mp4`` file name whose stem is used.
         format: ``quilt`` | ``views`` | ``sbs`` (see the module docstring).
-        backend: ``mesh`` (weight-free) or ``neural`` (VOODOO 3D, needs ``weights``).
-        weights: the VOODOO 3D checkpoint for the neural backend.
-        device: torch device of the neural backend.
-        num_views: views in the sweep (view 0 = left-most).
-        view_size: side of each rendered (square) view in pixels.
-        aspect: width/height of a quilt tile (the centre of each view is cropped to it).
-        sweep: ``offaxis`` (Looking Glass cameras, default) or ``orbit``.
-        view_cone_deg: angle spanned by the sweep.
         image_fps: frame rate of a folder-of-images driver.
         max_frames: render only the first N driver frames (None = all).
         crf / preset: x264 quality and speed.
@@ -115,16 +93,10 @@ class RenderConfig:
 
     source: Path
     driver: Path
+    plan: ViewPlan = field(default_factory=plan_views)
+    avatar: AvatarChoice = field(default_factory=AvatarChoice)
     out: Path = Path(".")
     format: OutputFormat = "quilt"
-    backend: Literal["mesh", "neural"] = "mesh"
-    weights: Path | None = None
-    device: str = "cpu"
-    num_views: int = 24
-    view_size: int = DEFAULT_VIEW_SIZE
-    aspect: float = DEFAULT_ASPECT
-    sweep: SweepMode = "offaxis"
-    view_cone_deg: float = DEFAULT_VIEW_CONE_DEG
     image_fps: float = DEFAULT_IMAGE_FPS
     max_frames: int | None = None
     crf: int = 20
@@ -138,20 +110,6 @@ class RenderConfig:
         object.__setattr__(self, "out", Path(self.out))
         if self.format not in ("quilt", "views", "sbs"):
             raise ValueError(f"format must be quilt, views or sbs, got {self.format!r}")
-        if self.backend not in ("mesh", "neural"):
-            raise ValueError(f"backend must be mesh or neural, got {self.backend!r}")
-        if self.backend == "neural" and self.weights is None:
-            raise ValueError("the neural backend needs a weights file")
-        if not 1 <= self.num_views <= 256:
-            raise ValueError(f"the number of views must be 1..256, got {self.num_views}")
-        if not 32 <= self.view_size <= 2048:
-            raise ValueError(f"the view size must be 32..2048 pixels, got {self.view_size}")
-        if not (math.isfinite(self.aspect) and 0.2 <= self.aspect <= 5.0):
-            raise ValueError(f"the aspect must be a width/height ratio in 0.2..5, got {self.aspect}")
-        if self.sweep not in ("offaxis", "orbit"):
-            raise ValueError(f"sweep must be offaxis or orbit, got {self.sweep!r}")
-        if not 0.0 <= self.view_cone_deg <= 120.0:
-            raise ValueError(f"the view cone must be 0..120 degrees, got {self.view_cone_deg}")
         if not 1.0 <= self.image_fps <= 240.0:
             raise ValueError(f"the frame rate must be 1..240 fps, got {self.image_fps}")
         if self.max_frames is not None and self.max_frames < 1:
@@ -206,199 +164,16 @@ class RenderResult:
     elapsed_s: float
 
 
-# -- layout and names ---------------------------------------------------------------------------
-def quilt_layout(num_views: int, view_size: int, aspect: float) -> QuiltLayout:
-    """The quilt of ``num_views`` tiles, each the centre of a ``view_size`` view at ``aspect``.
-
-    The grid is the near-square one :func:`display.quilt.layout_for_views` picks (24 views at
-    0.75: 6 x 4). Tiles are as large as fit in the square view, with even sides.
-    """
-    if aspect <= 1.0:
-        th, tw = view_size, min(view_size, max(2, 2 * round(view_size * aspect / 2)))
-    else:
-        tw, th = view_size, min(view_size, max(2, 2 * round(view_size / aspect / 2)))
-    grid = layout_for_views(num_views, aspect, th)
-    return QuiltLayout(grid.cols, grid.rows, tw, th, float(aspect), num_views)
-
-
-def crop_views(views_rgb_u8: np.ndarray, tile_w: int, tile_h: int) -> np.ndarray:
-    """The centre ``tile_w x tile_h`` of each view (``N x S x S x 3``)."""
-    _, h, w, _ = views_rgb_u8.shape
-    if tile_w > w or tile_h > h:
-        raise ValueError(f"cannot crop {tile_w}x{tile_h} tiles from {w}x{h} views")
-    x0, y0 = (w - tile_w) // 2, (h - tile_h) // 2
-    return np.ascontiguousarray(views_rgb_u8[:, y0 : y0 + tile_h, x0 : x0 + tile_w])
-
-
 def output_paths(config: RenderConfig) -> list[Path]:
     """The files a render writes, in order (views: view 0 first)."""
     d, stem = config.out_dir, config.stem
     if config.format == "quilt":
-        return [
-            d / quilt_filename(stem, quilt_layout(config.num_views, config.view_size, config.aspect), ".mp4")
-        ]
+        return [d / quilt_filename(stem, config.plan.quilt, ".mp4")]
     if config.format == "sbs":
         return [d / f"{stem}_sbs.mp4"]
-    width = max(2, len(str(config.num_views - 1)))
-    return [d / f"{stem}_views" / f"view_{v:0{width}d}.mp4" for v in range(config.num_views)]
-
-
-# -- ffmpeg helpers -----------------------------------------------------------------------------
-def _ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-@dataclass(frozen=True)
-class VideoProbe:
-    """What ffmpeg reads in a video file: ``frames`` = decodable video packets."""
-
-    frames: int
-    width: int
-    height: int
-    fps: float | None
-    has_audio: bool
-
-
-_STREAM_RE = re.compile(r"Stream #\d+:\d+.*?: (Video|Audio): (.*)")
-_SIZE_RE = re.compile(r"(?:^|[ ,])(\d{2,5})x(\d{2,5})(?:[ ,\]]|$)")
-_FPS_RE = re.compile(r"([\d.]+) fps")
-_FRAME_RE = re.compile(r"frame=\s*(\d+)")
-
-
-def probe_video(path: Path, *, count_frames: bool = True) -> VideoProbe:
-    """Inspect ``path`` with ffmpeg (stream copy, no decoding); RenderError if it holds no video.
-
-    Corrupt packets (the unfinished last fragment of a killed recording) are not counted.
-    """
-    cmd = [_ffmpeg(), "-hide_banner", "-nostdin", "-fflags", "+discardcorrupt", "-i", str(path)]
-    if count_frames:
-        cmd += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", check=False)
-    text = proc.stderr
-    video = [m.group(2) for m in _STREAM_RE.finditer(text) if m.group(1) == "Video"]
-    if not video:
-        last = text.strip().splitlines()[-1] if text.strip() else "no output"
-        raise RenderError(f"{path} holds no readable video ({last})")
-    size = _SIZE_RE.search(video[0])
-    fps = _FPS_RE.search(video[0])
-    frames = 0
-    if count_frames:
-        if proc.returncode != 0:
-            raise RenderError(f"{path} cannot be read to the end ({text.strip().splitlines()[-1]})")
-        counts = _FRAME_RE.findall(text)
-        frames = int(counts[-1]) if counts else 0
-    return VideoProbe(
-        frames=frames,
-        width=int(size.group(1)) if size else 0,
-        height=int(size.group(2)) if size else 0,
-        fps=float(fps.group(1)) if fps else None,
-        has_audio=any(m.group(1) == "Audio" for m in _STREAM_RE.finditer(text)),
-    )
-
-
-def _run_ffmpeg(args: list[str], what: str) -> None:
-    proc = subprocess.run(
-        [_ffmpeg(), "-hide_banner", "-nostdin", "-v", "error", "-y", *args],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        check=False,
-    )
-    if proc.returncode != 0:
-        detail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
-        raise RenderError(f"ffmpeg could not {what}: {detail}")
-
-
-def _concat(first: Path, keep_frames: int, segment: Path) -> None:
-    """The first ``keep_frames`` frames of ``first`` + ``segment`` (same encoding) -> ``first``.
-
-    ``first`` may end in a cut-off fragment (a killed render): it is remuxed on its own first,
-    dropping corrupt packets and anything past ``keep_frames``, so that the join has exact
-    timestamps. Our files have no B-frames, so those frames are frames 0..keep_frames-1.
-    """
-    head = segment.with_name(segment.stem + ".head.mp4")
-    listing = segment.with_suffix(".txt")
-    joined = segment.with_name(segment.stem + ".joined.mp4")
-    try:
-        _run_ffmpeg(
-            ["-fflags", "+discardcorrupt", "-i", str(first), "-map", "0:v:0", "-c", "copy",
-             "-frames:v", str(keep_frames), *_FRAGMENTED, str(head)],
-            f"read the frames already in {first.name}",
-        )  # fmt: skip
-        listing.write_text("".join(f"file '{p.resolve().as_posix()}'\n" for p in (head, segment)))
-        _run_ffmpeg(
-            ["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v:0", "-c", "copy", *_FRAGMENTED,
-             str(joined)],
-            f"join {segment.name} to {first.name}",
-        )  # fmt: skip
-        os.replace(joined, first)
-        segment.unlink()
-    finally:
-        for p in (head, listing, joined):
-            p.unlink(missing_ok=True)
-
-
-def _mux_audio(video: Path, driver: Path, duration_s: float) -> None:
-    """Replace ``video`` by itself plus the driver's first audio track (AAC), cut to the video.
-
-    The cut is ``-t`` (the video's length), not ``-shortest``: with a stream-copied video,
-    ``-shortest`` can drop the last video frames when the audio ends a little earlier.
-    """
-    tmp = video.with_name(video.stem + ".audio.mp4")
-    try:
-        _run_ffmpeg(
-            ["-i", str(video), "-i", str(driver), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
-             "-c:a", "aac", "-b:a", "128k", "-t", f"{duration_s:.6f}", "-movflags", "+faststart", str(tmp)],
-            f"copy the audio of {driver.name} into {video.name}",
-        )  # fmt: skip
-        os.replace(tmp, video)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-class _VideoFile:
-    """A fragmented H.264 MP4 fed frame by frame (started on the first frame).
-
-    Like :class:`display.export.QuiltVideoWriter` (same fragmenting, even sizes by
-    :func:`display.export.pad_to_even`), for any frame, with any file name, and without
-    B-frames: decoding order is then display order, so the frames that survive a killed render
-    are always the first N and ``--resume`` can continue from frame N.
-    """
-
-    def __init__(self, path: Path, fps: float, crf: int, preset: str) -> None:
-        self.path, self.fps, self.crf, self.preset = path, fps, crf, preset
-        self.frames_written = 0
-        self._gen = None
-        self._size: tuple[int, int] | None = None
-
-    def append(self, frame_rgb_u8: np.ndarray) -> None:
-        from display.export import pad_to_even
-
-        frame = pad_to_even(frame_rgb_u8)
-        size = (frame.shape[1], frame.shape[0])
-        if self._gen is None:
-            import imageio_ffmpeg
-
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            gop = max(1, round(self.fps))
-            self._gen = imageio_ffmpeg.write_frames(
-                str(self.path), size, fps=self.fps, codec="libx264", pix_fmt_in="rgb24",
-                pix_fmt_out="yuv420p", macro_block_size=1, quality=None,
-                output_params=["-crf", str(self.crf), "-preset", self.preset, "-g", str(gop), "-bf", "0", *_FRAGMENTED],
-            )  # fmt: skip
-            self._gen.send(None)
-            self._size = size
-        elif size != self._size:
-            raise ValueError(f"frame size changed from {self._size} to {size} in {self.path.name}")
-        self._gen.send(np.ascontiguousarray(frame))
-        self.frames_written += 1
-
-    def close(self) -> None:
-        if self._gen is not None:
-            gen, self._gen = self._gen, None
-            gen.close()
+    n = config.plan.views.num_views
+    width = max(2, len(str(n - 1)))
+    return [d / f"{stem}_views" / f"view_{v:0{width}d}.mp4" for v in range(n)]
 
 
 # -- the outputs of one render ------------------------------------------------------------------
@@ -408,7 +183,7 @@ class _Output:
 
     path: Path
     start: int
-    writer: _VideoFile
+    writer: VideoWriter
     resumed: bool = False
     has_audio: bool = False
 
@@ -418,8 +193,7 @@ class _Frames:
     """Turns rendered views + the driver frame into the frame of each output file."""
 
     format: OutputFormat
-    layout: QuiltLayout
-    view_size: int
+    plan: ViewPlan
     source_panel: np.ndarray | None = None
     _driver_w: int = field(default=0, repr=False)
 
@@ -427,7 +201,7 @@ class _Frames:
         import cv2
 
         h, w = frame_rgb_u8.shape[:2]
-        s = self.view_size
+        s = self.plan.views.height_px
         if not self._driver_w:
             self._driver_w = max(2, 2 * round(s * w / h / 2))
         return cv2.resize(frame_rgb_u8, (self._driver_w, s), interpolation=cv2.INTER_AREA)
@@ -436,15 +210,26 @@ class _Frames:
         from display.quilt import assemble_quilt
 
         if self.format == "quilt":
-            tiles = crop_views(views_rgb_u8, self.layout.tile_w_px, self.layout.tile_h_px)
-            return [assemble_quilt(tiles, self.layout)]
+            return [assemble_quilt(views_rgb_u8, self.plan.quilt)]
         if self.format == "views":
             return list(views_rgb_u8)
         assert self.source_panel is not None and driver_panel is not None
         return [np.concatenate([self.source_panel, driver_panel, views_rgb_u8[0]], axis=1)]
 
+    def frame_size(self, driver_size: tuple[int, int]) -> tuple[int, int]:
+        """``(width, height)`` of each output frame (even, as the encoder makes it)."""
+        even = lambda n: n + n % 2  # noqa: E731
+        v = self.plan.views
+        if self.format == "quilt":
+            return even(self.plan.quilt.quilt_w_px), even(self.plan.quilt.quilt_h_px)
+        if self.format == "views":
+            return even(v.width_px), even(v.height_px)
+        w, h = driver_size
+        s = v.height_px
+        return even(s + max(2, 2 * round(s * w / h / 2)) + v.width_px), even(s)
 
-def _open_driver(config: RenderConfig):
+
+def _open_driver(config: RenderConfig) -> Any:
     from pipeline.capture import CaptureError, ImageFolderSource, open_source
 
     path = config.driver.expanduser()
@@ -456,12 +241,17 @@ def _open_driver(config: RenderConfig):
         raise RenderError(str(e)) from e
 
 
-def _plan_outputs(config: RenderConfig, frame_size: tuple[int, int], fps: float, log_fn) -> list[_Output]:
+def _plan_outputs(
+    config: RenderConfig, frame_size: tuple[int, int], fps: float, log_fn: Callable[[str], object]
+) -> list[_Output]:
     outs = []
     for path in output_paths(config):
         start, has_audio = 0, False
         if config.resume and path.exists():
-            probe = probe_video(path)
+            try:
+                probe = probe_video(path)
+            except VideoError as e:
+                raise RenderError(str(e)) from e
             if (probe.width, probe.height) != frame_size:
                 raise RenderError(
                     f"cannot resume {path}: it is {probe.width}x{probe.height} but this render makes "
@@ -471,12 +261,9 @@ def _plan_outputs(config: RenderConfig, frame_size: tuple[int, int], fps: float,
             start, has_audio = probe.frames, probe.has_audio
         elif config.resume:
             log_fn(f"note: {path} does not exist yet; rendering it from the start")
-        target = path
-        if start > 0:
-            target = path.with_name(path.stem + ".resume-part.mp4")
-        outs.append(
-            _Output(path, start, _VideoFile(target, fps, config.crf, config.preset), start > 0, has_audio)
-        )
+        target = path.with_name(path.stem + ".resume-part.mp4") if start > 0 else path
+        writer = VideoWriter(target, fps, crf=config.crf, preset=config.preset)
+        outs.append(_Output(path, start, writer, start > 0, has_audio))
     return outs
 
 
@@ -485,21 +272,8 @@ def _driver_has_audio(driver: Path) -> bool:
         return False
     try:
         return probe_video(driver, count_frames=False).has_audio
-    except RenderError:
+    except VideoError:
         return False
-
-
-def _output_frame_size(
-    config: RenderConfig, layout: QuiltLayout, driver_size: tuple[int, int]
-) -> tuple[int, int]:
-    even = lambda n: n + n % 2  # noqa: E731
-    s = config.view_size
-    if config.format == "quilt":
-        return even(layout.quilt_w_px), even(layout.quilt_h_px)
-    if config.format == "views":
-        return even(s), even(s)
-    w, h = driver_size
-    return even(s + max(2, 2 * round(s * w / h / 2)) + s), even(s)
 
 
 def render_offline(
@@ -513,7 +287,7 @@ def render_offline(
     Ctrl-C (KeyboardInterrupt) stops the render cleanly: the files are finished and the result
     says ``interrupted``.
     """
-    from pipeline.reenact import Reenactor, ReenactSettings, create_backend
+    from pipeline.reenact import Reenactor
     from pipeline.tracking import PhotoError
 
     t0 = time.monotonic()
@@ -526,39 +300,33 @@ def render_offline(
         total = src.frame_count
         if config.max_frames is not None:
             total = config.max_frames if total is None else min(total, config.max_frames)
-        layout = quilt_layout(config.num_views, config.view_size, config.aspect)
-        frame_size = _output_frame_size(config, layout, src.size)
+        maker = _Frames(config.format, config.plan)
+        frame_size = maker.frame_size(src.size)
         outputs = _plan_outputs(config, frame_size, fps, log_fn)
         resume_at = min(o.start for o in outputs)
         if total is not None and resume_at >= total:
             log_fn(f"{outputs[0].path} already holds all {total} frames; nothing to render")
             return _finish(config, outputs, total, 0, resume_at, 0, fps, frame_size, False, t0)
-        settings = ReenactSettings(
-            num_views=1 if config.format == "sbs" else config.num_views,
-            view_size=config.view_size,
-            sweep=config.sweep,
-            view_cone_deg=config.view_cone_deg,
-        )
+        views = config.plan.views
+        if config.format == "sbs":
+            views = views.with_views(1)
         try:
-            backend = create_backend(
-                config.backend, weights=config.weights, device=config.device, progress=progress
-            )
-        except (OSError, ValueError) as e:
-            raise RenderError(f"cannot load the {config.backend} avatar: {e}") from e
-        reen = Reenactor(backend, settings)
+            backend = config.avatar.build(progress=progress)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise RenderError(f"cannot load the {config.avatar.backend} avatar: {e}") from e
+        reen = Reenactor(backend, views)
         try:
             try:
                 face = reen.set_source(source_path)
             except PhotoError as e:
                 raise RenderError(str(e)) from e
-            maker = _Frames(config.format, layout, config.view_size)
             if config.format == "sbs":
                 import cv2
 
                 photo = face.extras.get("crop_unmatted_rgb_u8", face.crop_rgb_u8)
-                s = config.view_size
+                s = views.height_px
                 maker.source_panel = cv2.resize(photo, (s, s), interpolation=cv2.INTER_AREA)
-            log_fn(f"source: {source_path} ({config.backend} avatar)")
+            log_fn(f"source: {source_path} ({config.avatar.backend} avatar)")
             log_fn(
                 f"driver: {src.description}"
                 + (f", {total} frames" if total is not None else "")
@@ -568,9 +336,7 @@ def render_offline(
                 outputs[0].path if len(outputs) == 1 else f"{len(outputs)} files in {outputs[0].path.parent}"
             )
             log_fn(f"writing {names} ({frame_size[0]}x{frame_size[1]}, {fps:.3g} fps)")
-            frames, rendered, no_face, interrupted = _loop(
-                config, src, reen, maker, outputs, fps, total, resume_at, progress
-            )
+            frames, rendered, no_face, interrupted = _loop(src, reen, maker, outputs, fps, total, progress)
         finally:
             for o in outputs:
                 o.writer.close()
@@ -582,19 +348,31 @@ def render_offline(
 
 
 def _finish(
-    config, outputs, frames, rendered, resume_at, no_face, fps, frame_size, interrupted, t0
+    config: RenderConfig,
+    outputs: list[_Output],
+    frames: int,
+    rendered: int,
+    resume_at: int,
+    no_face: int,
+    fps: float,
+    frame_size: tuple[int, int],
+    interrupted: bool,
+    t0: float,
 ) -> RenderResult:
     """Join resumed segments, add the driver's audio to finished files, report."""
-    for o in outputs:
-        if o.resumed and o.writer.frames_written:
-            _concat(o.path, o.start, o.writer.path)
-    audio = False
-    driver = config.driver.expanduser()
-    if not interrupted and frames > 0 and config.audio and _driver_has_audio(driver):
+    try:
         for o in outputs:
-            if o.path.exists() and not (o.has_audio and o.writer.frames_written == 0):
-                _mux_audio(o.path, driver, (o.start + o.writer.frames_written) / fps)
-        audio = True
+            if o.resumed and o.writer.frames_written:
+                concat_videos(o.path, o.start, o.writer.path)
+        audio = False
+        driver = config.driver.expanduser()
+        if not interrupted and frames > 0 and config.audio and _driver_has_audio(driver):
+            for o in outputs:
+                if o.path.exists() and not (o.has_audio and o.writer.frames_written == 0):
+                    mux_audio(o.path, driver, (o.start + o.writer.frames_written) / fps)
+            audio = True
+    except VideoError as e:
+        raise RenderError(str(e)) from e
     return RenderResult(
         paths=[o.path for o in outputs],
         frames_total=frames,
@@ -610,10 +388,18 @@ def _finish(
     )
 
 
-def _loop(config, src, reen, maker: _Frames, outputs: list[_Output], fps, total, resume_at, progress):
-    """Track, drive and render every driver frame; returns (frames, rendered, no_face, interrupted)."""
+def _loop(
+    src: Any, reen: Any, maker: _Frames, outputs: list[_Output], fps: float, total: int | None, progress: bool
+) -> tuple[int, int, int, bool]:
+    """Track, drive and render every driver frame; returns (frames, rendered, no_face, interrupted).
+
+    Frames before the resume point are tracked and driven but not rendered, so the tracker's
+    smoothing and the avatar's neutral frame are those of an uninterrupted render.
+    """
     import cv2
     from tqdm import tqdm
+
+    from pipeline.tracking import StreamTracker, track_frames
 
     bar = tqdm(
         total=total, unit="frame", desc="render", disable=not progress, dynamic_ncols=True,
@@ -625,25 +411,24 @@ def _loop(config, src, reen, maker: _Frames, outputs: list[_Output], fps, total,
     # For side-by-side outputs their driver panels are kept (PNG-compressed) until then.
     pending: list[bytes | None] = []
     interrupted = False
+    tracker = StreamTracker()
     try:
-        for captured in src:
+        stream = track_frames(src, tracker, timestamp_ns=lambda f: round(f.index_in_source * 1e9 / fps))
+        for tracked in stream:
             i = frames
             if stop.requested:
                 interrupted = True
                 break
             if total is not None and i >= total:
                 break
-            t_ns = round(i * 1e9 / fps)
-            obs = reen.track(captured.rgb_u8, t_ns)
+            obs = tracked.face
             if obs is None or not obs.tracked:
                 no_face += 1
             scene = reen.drive(obs)
             frames += 1
-            panel = maker.driver_panel(captured.rgb_u8) if maker.format == "sbs" else None
+            panel = maker.driver_panel(tracked.frame.rgb_u8) if maker.format == "sbs" else None
             if scene is None:
-                packed = None
-                if panel is not None:
-                    packed = cv2.imencode(".png", panel)[1].tobytes()
+                packed = None if panel is None else cv2.imencode(".png", panel)[1].tobytes()
                 pending.append(packed)
                 bar.update(1)
                 continue
@@ -665,9 +450,12 @@ def _loop(config, src, reen, maker: _Frames, outputs: list[_Output], fps, total,
             bar.update(1)
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once (the files are still closed)
         interrupted = True
+    except VideoError as e:
+        raise RenderError(str(e)) from e
     finally:
         bar.close()
         stop.restore()
+        tracker.close()
     if not interrupted and frames and len(pending) == frames:
         raise RenderError(
             f"no face found in any of the {frames} driver frames; use a video where a face is clearly visible"
@@ -681,7 +469,7 @@ class _StopRequest:
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous = None
+        self._previous: Any = None
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
 

@@ -239,6 +239,11 @@ class Calibration:
     def to_json(self) -> str:
         return json.dumps(self.to_json_dict(), indent=2)
 
+    @classmethod
+    def from_json_dict(cls, raw: Any) -> Calibration:
+        """Inverse of :meth:`to_json_dict` (:func:`parse_visual`)."""
+        return parse_visual(raw)
+
 
 def _cell_values(c: SubpixelCell) -> tuple[float, ...]:
     return (

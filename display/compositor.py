@@ -12,7 +12,7 @@ panel's native size); ``preview`` shows one view in a regular window (``set_view
 capture-to-display latency, stale views) is drawn in the preview modes.
 
 :meth:`Compositor.show_test_pattern` replaces the views with numbered, coloured ones so a user
-can check the calibration by eye (see :mod:`calibration.patterns`).
+can check the calibration by eye (see :mod:`display.patterns`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from calibration.patterns import numbered_views
 from calibration.visual import ShaderParams
 from display.frames import AssemblerConfig, FrameAssembler, Tile
 from display.gl import (
@@ -38,6 +37,7 @@ from display.gl import (
     collect_gl_garbage,
 )
 from display.lenticular import FilterMode, FitMode
+from display.patterns import numbered_views
 from display.quilt import QuiltLayout
 from display.sinks import Sink
 

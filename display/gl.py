@@ -28,30 +28,13 @@ __all__ = [
     "QuiltTexture",
     "check_gl_error",
     "collect_gl_garbage",
-    "create_headless_context",
     "load_shader",
 ]
-
-GL_VERSION_REQUIRED = 410
 
 
 def load_shader(name: str) -> str:
     """Source text of ``display/shaders/<name>``."""
     return resources.files("display").joinpath("shaders", name).read_text(encoding="utf-8")
-
-
-def create_headless_context() -> moderngl.Context:
-    """A standalone OpenGL 4.1+ context through EGL (no window system needed)."""
-    try:
-        ctx = moderngl.create_standalone_context(backend="egl", require=GL_VERSION_REQUIRED)
-    except Exception as e:  # moderngl raises plain Exception for every EGL failure
-        raise RuntimeError(
-            "cannot create a headless OpenGL context through EGL "
-            f"({type(e).__name__}: {e}). On Debian/Ubuntu install: "
-            "apt-get install libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri"
-        ) from e
-    ctx.gc_mode = "context_gc"
-    return ctx
 
 
 def collect_gl_garbage(ctx: moderngl.Context) -> int:

@@ -37,8 +37,10 @@ __all__ = [
     "QuiltPreset",
     "assemble_quilt",
     "layout_for_views",
+    "near_square_grid",
     "parse_quilt_filename",
     "preset_for_serial",
+    "quilt_for_views",
     "quilt_filename",
     "split_quilt",
 ]
@@ -206,17 +208,12 @@ def preset_for_serial(serial: str) -> QuiltPreset | None:
     return None if best is None else best[1]
 
 
-def layout_for_views(num_views: int, display_aspect: float, tile_h_px: int) -> QuiltLayout:
-    """A compact quilt for ``num_views`` views at the display aspect (tiles not anamorphic).
-
-    Picks ``cols x rows == num_views`` keeping the quilt close to square (``cols*a/rows ~ 1``):
-    24 views give 6x4 on portrait-shaped panels and 4x6 on landscape ones. The tile width is
-    ``round(tile_h_px * aspect)`` rounded to an even number.
-    """
+def near_square_grid(num_views: int, display_aspect: float) -> tuple[int, int]:
+    """``(cols, rows)`` with ``cols * rows == num_views`` keeping the quilt closest to square
+    (``cols * aspect / rows ~ 1``): 24 views give 6x4 on portrait-shaped panels, 4x6 on
+    landscape ones."""
     if num_views < 1:
         raise ValueError(f"num_views must be >= 1, got {num_views}")
-    if tile_h_px < 2:
-        raise ValueError(f"tile_h_px must be >= 2, got {tile_h_px}")
     best: tuple[float, int, int] | None = None
     for cols in range(1, num_views + 1):
         if num_views % cols:
@@ -226,9 +223,38 @@ def layout_for_views(num_views: int, display_aspect: float, tile_h_px: int) -> Q
         if best is None or score < best[0] - 1e-12:
             best = (score, cols, rows)
     assert best is not None
-    _, cols, rows = best
+    return best[1], best[2]
+
+
+def quilt_for_views(
+    num_views: int,
+    tile_w_px: int,
+    tile_h_px: int,
+    display_aspect: float,
+    preferred_grid: tuple[int, int] | None = None,
+) -> QuiltLayout:
+    """The quilt holding ``num_views`` views of ``tile_w x tile_h`` px rendered at ``display_aspect``.
+
+    The grid is ``preferred_grid`` (a display's own default quilt) when it has exactly
+    ``num_views`` tiles, else :func:`near_square_grid`. This is the one quilt rule of the app:
+    the live call, calls, the offline render, calibration and ``lenticular`` all use it.
+    """
+    if tile_w_px < 2 or tile_h_px < 2:
+        raise ValueError(f"tiles must be at least 2x2 px, got {tile_w_px}x{tile_h_px}")
+    if preferred_grid is not None and preferred_grid[0] * preferred_grid[1] == num_views:
+        cols, rows = preferred_grid
+    else:
+        cols, rows = near_square_grid(num_views, display_aspect)
+    return QuiltLayout(cols, rows, tile_w_px, tile_h_px, float(display_aspect), num_views)
+
+
+def layout_for_views(num_views: int, display_aspect: float, tile_h_px: int) -> QuiltLayout:
+    """:func:`quilt_for_views` with tiles ``tile_h_px`` high at the display aspect (the width
+    rounded to an even number of pixels)."""
+    if tile_h_px < 2:
+        raise ValueError(f"tile_h_px must be >= 2, got {tile_h_px}")
     tile_w = max(2, 2 * round(tile_h_px * display_aspect / 2))
-    return QuiltLayout(cols, rows, tile_w, tile_h_px, float(display_aspect), num_views)
+    return quilt_for_views(num_views, tile_w, tile_h_px, display_aspect)
 
 
 _NAME_RE = re.compile(r"_qs(\d+)x(\d+)a(\d+(?:\.\d*)?|\.\d+)", re.IGNORECASE)

@@ -149,17 +149,24 @@ def open_display(
     layout: QuiltLayout,
     preview_size_px: tuple[int, int] = (960, 720),
     force_preview: bool = False,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], Any] = print,
+    *,
+    window_xy: tuple[int, int] | None = None,
+    caption: str = "voodoo-holo",
 ) -> tuple[Any, Compositor]:
     """Open the Looking Glass window (lenticular) or, without one, a preview window.
 
+    ``window_xy``: the panel's position on the desktop when known (Looking Glass Bridge tells);
+    the screen there is used. ``caption`` names the window (the preview adds "preview").
     Returns ``(window, compositor)``; the caller releases the compositor and closes the window.
     """
     import pyglet
 
     screen_info = None
     if calibration is not None and not force_preview:
-        screen_info = find_looking_glass(list_screens(), calibration)
+        screens = list_screens()
+        at = [s for s in screens if window_xy is not None and (s.x, s.y) == tuple(window_xy)]
+        screen_info = at[0] if at else find_looking_glass(screens, calibration)
         if screen_info is None:
             log(
                 f"No Looking Glass found: no screen is {calibration.screen_w_px}x{calibration.screen_h_px} px "
@@ -183,7 +190,7 @@ def open_display(
             screen=screen,
             vsync=True,
             config=_gl_config(),
-            caption="voodoo-holo (Looking Glass)",
+            caption=f"{caption} (Looking Glass)",
         )
         window.set_location(screen_info.x, screen_info.y)
         ctx = moderngl.create_context(require=410)
@@ -206,7 +213,7 @@ def open_display(
         resizable=True,
         vsync=True,
         config=_gl_config(),
-        caption="voodoo-holo preview",
+        caption=f"{caption} (preview)",
     )
     ctx = moderngl.create_context(require=410)
     ctx.gc_mode = "context_gc"

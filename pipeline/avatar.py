@@ -1,11 +1,18 @@
 """One interface, two avatars.
 
 Both backends (``neural``: VOODOO 3D with the official weights; ``mesh``: the weight-free
-FaceMesh avatar) implement :class:`AvatarBackend`::
+FaceMesh avatar) subclass :class:`AvatarBackend` and implement all of it::
 
     source = backend.prepare_source(source_face)     # once per call (cached by the caller)
     scene  = backend.drive(source, driver_face)      # per driver frame
-    views  = backend.render(scene, cameras)          # N cameras, one batch
+    views  = backend.render(scene, cameras, ids)     # N cameras (any size), one batch
+    backend.reset_neutral()                          # a new driver: forget its neutral face
+    backend.close()
+
+In the live pipeline the estimator runs ``prepare_source``/``drive`` and sends states to the
+renderer processes, which rebuild them with :meth:`AvatarBackend.adopt_source` (once per source,
+when :meth:`AvatarBackend.has_source` says it is missing) and
+:meth:`AvatarBackend.scene_from_arrays`. Callers never branch on the backend's name.
 
 ``source_face`` and ``driver_face`` are :class:`FaceObservation` objects produced by the
 tracker (``pipeline.tracking``): an aligned 512x512 crop with black background, its matte,
@@ -17,9 +24,10 @@ named numpy arrays and back (``to_arrays`` / ``from_arrays``) for the wire forma
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -118,14 +126,48 @@ class SceneState(Protocol):
     def to_arrays(self) -> Mapping[str, np.ndarray]: ...
 
 
-@runtime_checkable
-class AvatarBackend(Protocol):
-    """The interface both avatars implement (see the module docstring)."""
+SourceT = TypeVar("SourceT", bound=SourceState)
+SceneT = TypeVar("SceneT", bound=SceneState)
 
-    name: str
 
-    def prepare_source(self, source: FaceObservation) -> SourceState: ...
+class AvatarBackend(abc.ABC, Generic[SourceT, SceneT]):
+    """The interface both avatars implement (see the module docstring), generic in the
+    backend's own source and scene types."""
 
-    def drive(self, source: SourceState, driver: FaceObservation) -> SceneState: ...
+    #: ``"mesh"`` or ``"neural"``: for messages to the user, never for branching.
+    name: ClassVar[str]
 
-    def render(self, scene: SceneState, cameras: Sequence[Camera]) -> RenderedViews: ...
+    @abc.abstractmethod
+    def prepare_source(self, source: FaceObservation) -> SourceT:
+        """Everything the avatar keeps about the source photo (once per call)."""
+
+    @abc.abstractmethod
+    def has_source(self, key: str | None) -> bool:
+        """Whether scenes driven from the source ``key`` can be rendered here without
+        :meth:`adopt_source` first (a backend whose scenes are self-contained says True)."""
+
+    @abc.abstractmethod
+    def adopt_source(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Make a source prepared in another process (``SourceState.to_arrays()``) renderable
+        here. Raises ``pipeline.wire.WireError`` or ``ValueError`` for malformed arrays."""
+
+    @abc.abstractmethod
+    def drive(self, source: SourceT, driver: FaceObservation) -> SceneT:
+        """The source re-enacted with the driver's expression; ``scene.camera`` is its head pose.
+        Raises ``ValueError`` for a driver frame that cannot be used."""
+
+    @abc.abstractmethod
+    def scene_from_arrays(self, arrays: Mapping[str, np.ndarray]) -> SceneT:
+        """Inverse of ``SceneState.to_arrays()`` (renderer processes)."""
+
+    @abc.abstractmethod
+    def render(self, scene: SceneT, cameras: Sequence[Camera], view_ids: Sequence[int]) -> RenderedViews:
+        """Draw ``scene`` from every camera in one batch, each at its own ``width x height``."""
+
+    @abc.abstractmethod
+    def reset_neutral(self, driver: FaceObservation | None = None) -> None:
+        """Take ``driver`` as the driver's neutral face (None: the next driven frame), e.g. when
+        another person starts driving. A backend whose expressions are absolute ignores it."""
+
+    def close(self) -> None:
+        """Release GPU / GL resources; the backend is unusable afterwards."""

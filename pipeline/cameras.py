@@ -248,6 +248,33 @@ class Camera:
         """Same camera rendered at another resolution (normalised intrinsics unchanged)."""
         return Camera(self.cam2world, self.intrinsics, width, width if height is None else height)
 
+    def cropped(self, x0_px: float, y0_px: float, width: int, height: int) -> Camera:
+        """The camera of the ``width x height`` window of this image whose top-left corner is
+        pixel ``(x0_px, y0_px)`` (may lie outside the image): same centre and rotation, same
+        focal length in pixels, principal point moved. Exact for any pinhole renderer.
+
+        >>> c = Camera(np.eye(4), width=512, height=512).cropped(64, 0, 384, 512)
+        >>> (c.width, c.height, round(c.K_px[0, 2], 3), round(c.K_px[0, 0] / c.K_px[1, 1], 3))
+        (384, 512, 192.0, 1.0)
+        """
+        if width <= 0 or height <= 0:
+            raise ValueError(f"crop size must be positive, got {width}x{height}")
+        k_px = self.K_px.copy()
+        k_px[0, 2] -= x0_px
+        k_px[1, 2] -= y0_px
+        k = np.diag([1.0 / width, 1.0 / height, 1.0]) @ k_px
+        return Camera(self.cam2world, k, width, height)
+
+    def centre_crop(self, width: int, height: int) -> Camera:
+        """The centred ``width x height`` window of this camera's image (see :meth:`cropped`)."""
+        return self.cropped((self.width - width) / 2.0, (self.height - height) / 2.0, width, height)
+
+    def enclosing_square(self) -> Camera:
+        """The centred square camera of side ``max(width, height)`` whose centre crop is this one
+        (inverse of :meth:`centre_crop` for a renderer that only draws square images)."""
+        side = max(self.width, self.height)
+        return self.cropped(-(side - self.width) / 2.0, -(side - self.height) / 2.0, side, side)
+
     def project(self, points_world: np.ndarray) -> np.ndarray:
         """Project N x 3 world points to N x 2 pixel coordinates (x right, y down).
 

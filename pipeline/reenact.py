@@ -1,15 +1,18 @@
 """The re-enactment stages every front end shares (live call, offline render, preview, calls).
 
-The live pipeline runs these stages in separate processes (capture: :func:`track_frame`,
-estimator: :meth:`Stages.drive`, renderers: :meth:`Stages.render_views`); the offline renderer
-and the preview run them in one process through :class:`Reenactor`. There is no second
-implementation of any stage.
+:class:`ViewSettings` says which views are drawn and :func:`sweep_cameras` makes their cameras;
+:func:`create_backend` builds an avatar. The live pipeline runs the stages in separate processes
+(tracking in the capture role, ``backend.drive`` in the estimator, ``backend.render`` of
+:func:`sweep_cameras` in the renderers); the offline render, calls and the preview run them in
+one process through :class:`Reenactor`. There is no second implementation of any stage.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,43 +23,80 @@ from pipeline.avatar import AvatarBackend, FaceObservation, RenderedViews, Scene
 from pipeline.cameras import DEFAULT_VIEW_CONE_DEG, Camera, SweepMode, view_sweep
 
 __all__ = [
+    "DEFAULT_VIEW_ASPECT",
+    "DEFAULT_VIEW_SIZE",
     "BackendName",
     "Reenactor",
-    "ReenactSettings",
+    "ViewSettings",
     "create_backend",
-    "scene_from_arrays",
-    "source_from_arrays",
+    "scene_source_key",
     "sweep_cameras",
+    "view_size_px",
 ]
 
 log = logging.getLogger(__name__)
 
 BackendName = Literal["mesh", "neural"]
 
+#: Width/height of a view when no display says otherwise: the Looking Glass Portrait's 3:4
+#: (portrait-shaped heads fill it; 24 views then tile as a near-square 6 x 4 quilt).
+DEFAULT_VIEW_ASPECT = 0.75
+#: Longer side of a view in pixels when nothing else says (a layout, a command-line flag).
+DEFAULT_VIEW_SIZE = 384
+
+
+def view_size_px(long_side_px: int, aspect: float) -> tuple[int, int]:
+    """``(width, height)`` of a view whose longer side is ``long_side_px`` at ``aspect`` = w/h;
+    the shorter side is rounded to an even number of pixels (video encoders need even sizes).
+
+    >>> view_size_px(384, 0.75), view_size_px(384, 16 / 9), view_size_px(256, 1.0)
+    ((288, 384), (384, 216), (256, 256))
+    """
+    if aspect <= 1.0:
+        return min(long_side_px, max(2, 2 * round(long_side_px * aspect / 2))), long_side_px
+    return long_side_px, min(long_side_px, max(2, 2 * round(long_side_px / aspect / 2)))
+
 
 @dataclass(frozen=True)
-class ReenactSettings:
-    """How views are drawn.
+class ViewSettings:
+    """The views every front end draws (live call, calls, offline render, preview).
 
     Attributes:
         num_views: views in the whole sweep (view 0 = left-most).
-        view_size: rendered size of each view in pixels (square).
+        view_size: longer side of each view in pixels.
+        aspect: width/height of each view: the display's aspect (a quilt tile).
         sweep: ``offaxis`` (Looking Glass rig, default) or ``orbit``.
         view_cone_deg: angle spanned by the sweep.
     """
 
     num_views: int = 24
-    view_size: int = 512
+    view_size: int = DEFAULT_VIEW_SIZE
+    aspect: float = DEFAULT_VIEW_ASPECT
     sweep: SweepMode = "offaxis"
     view_cone_deg: float = DEFAULT_VIEW_CONE_DEG
 
     def __post_init__(self) -> None:
-        if self.num_views < 1:
-            raise ValueError(f"num_views must be >= 1, got {self.num_views}")
+        if not 1 <= self.num_views <= 256:
+            raise ValueError(f"the number of views must be 1..256, got {self.num_views}")
         if not 16 <= self.view_size <= 2048:
-            raise ValueError(f"view_size must be 16..2048 pixels, got {self.view_size}")
+            raise ValueError(f"the view size must be 16..2048 pixels, got {self.view_size}")
+        if not (math.isfinite(self.aspect) and 0.2 <= self.aspect <= 5.0):
+            raise ValueError(f"the view aspect must be a width/height ratio in 0.2..5, got {self.aspect}")
         if self.sweep not in ("offaxis", "orbit"):
             raise ValueError(f"sweep must be 'offaxis' or 'orbit', got {self.sweep!r}")
+        if not (math.isfinite(self.view_cone_deg) and 0.0 <= self.view_cone_deg <= 120.0):
+            raise ValueError(f"the view cone must be 0..120 degrees, got {self.view_cone_deg}")
+
+    @property
+    def width_px(self) -> int:
+        return view_size_px(self.view_size, self.aspect)[0]
+
+    @property
+    def height_px(self) -> int:
+        return view_size_px(self.view_size, self.aspect)[1]
+
+    def with_views(self, num_views: int) -> ViewSettings:
+        return dataclasses.replace(self, num_views=num_views)
 
 
 def create_backend(
@@ -66,23 +106,31 @@ def create_backend(
     device: str = "cpu",
     dtype: str = "float32",
     progress: bool = True,
-) -> AvatarBackend:
-    """Build a backend by name. The neural one needs ``weights`` (raises CheckpointError)."""
+    onnx_root: Path | None = None,
+    engines_dir: Path | None = None,
+    gl_context: Callable[[], Any] | None = None,
+) -> AvatarBackend[Any, Any]:
+    """Build a backend by name.
+
+    Args:
+        name: ``mesh`` or ``neural`` (needs ``weights``; raises CheckpointError for a bad file).
+        device / dtype: where and in which precision the neural networks run.
+        onnx_root / engines_dir: exported networks and TensorRT engines to use on CUDA when
+            present (anything missing runs in PyTorch, the reference path).
+        gl_context: makes the OpenGL context the mesh avatar draws with (default: EGL).
+    """
     if name == "mesh":
         from pipeline.mesh.backend import MeshBackend
 
-        return MeshBackend()
+        return MeshBackend(gl_context=gl_context)
     if name == "neural":
         if weights is None:
             raise ValueError("the neural backend needs a weights file (voodoo3d.pth)")
-        if device.startswith("cuda"):
-            # TensorRT engines built beforehand ('voodoo-holo export trt') are used when present;
-            # anything missing runs in PyTorch, the reference path.
+        if device.startswith("cuda") and dtype == "float32":
             from pipeline.accel.backend import AccelConfig, load_accelerated_backend
 
-            backend, _ = load_accelerated_backend(
-                weights, device=device, config=AccelConfig(build_missing=False)
-            )
+            config = AccelConfig(onnx_root=onnx_root, engines_dir=engines_dir, build_missing=False)
+            backend, _ = load_accelerated_backend(weights, device=device, config=config)
             return backend
         from pipeline.voodoo.backend import load_backend
 
@@ -90,41 +138,23 @@ def create_backend(
     raise ValueError(f"unknown backend {name!r} (mesh or neural)")
 
 
-def source_from_arrays(backend: AvatarBackend, arrays: Mapping[str, np.ndarray]) -> None:
-    """Give a renderer process the source it needs (mesh: texture + geometry; neural: nothing)."""
-    if backend.name == "mesh":
-        from pipeline.mesh.state import MeshSource
-
-        backend.load_source(MeshSource.from_arrays(arrays))  # type: ignore[attr-defined]
-
-
-def scene_from_arrays(backend: AvatarBackend, arrays: Mapping[str, np.ndarray]) -> SceneState:
-    if backend.name == "mesh":
-        from pipeline.mesh.state import MeshScene
-
-        return MeshScene.from_arrays(arrays)
-    from pipeline.voodoo.backend import NeuralScene
-
-    return NeuralScene.from_arrays(arrays)
-
-
 def scene_source_key(arrays: Mapping[str, np.ndarray]) -> str | None:
-    """The source a mesh scene was driven from (None for neural scenes, which need none)."""
+    """The key of the source a scene was driven from (None when the scene does not say)."""
     key = arrays.get("source_key")
     return None if key is None else bytes(np.asarray(key, dtype=np.uint8)).decode("ascii", "replace")
 
 
-def sweep_cameras(
-    base: Camera, settings: ReenactSettings, views: Sequence[int] | None = None
-) -> list[Camera]:
-    """The cameras of ``views`` (default all) around the driver's head-pose camera."""
-    return view_sweep(
-        base.with_size(settings.view_size),
-        num_views=settings.num_views,
-        view_cone_deg=settings.view_cone_deg,
-        mode=settings.sweep,
+def sweep_cameras(base: Camera, settings: ViewSettings, views: Sequence[int] | None = None) -> list[Camera]:
+    """The cameras of ``views`` (default all) around the driver's head-pose camera, each
+    ``settings.width_px x settings.height_px``: the centre of the square view of side
+    ``settings.view_size``."""
+    square = base.with_size(settings.view_size)
+    cams = view_sweep(
+        square, num_views=settings.num_views, view_cone_deg=settings.view_cone_deg, mode=settings.sweep,
         views=views,
-    )
+    )  # fmt: skip
+    w, h = settings.width_px, settings.height_px
+    return cams if (w, h) == (square.width, square.height) else [c.centre_crop(w, h) for c in cams]
 
 
 class Reenactor:
@@ -135,7 +165,7 @@ class Reenactor:
     point of view via ``None`` results.
     """
 
-    def __init__(self, backend: AvatarBackend, settings: ReenactSettings) -> None:
+    def __init__(self, backend: AvatarBackend[Any, Any], settings: ViewSettings) -> None:
         self.backend = backend
         self.settings = settings
         self.source: SourceState | None = None
@@ -185,8 +215,7 @@ class Reenactor:
     def render(self, scene: SceneState, views: Sequence[int] | None = None) -> RenderedViews:
         ids = list(range(self.settings.num_views)) if views is None else list(views)
         cams = sweep_cameras(scene.camera, self.settings, ids)
-        out = self.backend.render(scene, cams, ids)  # type: ignore[call-arg]
-        return out
+        return self.backend.render(scene, cams, ids)
 
     def step(
         self, frame_rgb_u8: np.ndarray, t_ns: int, views: Sequence[int] | None = None
@@ -199,6 +228,4 @@ class Reenactor:
         if self._tracker is not None:
             self._tracker.close()
             self._tracker = None
-        close = getattr(self.backend, "close", None)
-        if close is not None:
-            close()
+        self.backend.close()

@@ -4,9 +4,12 @@ Every socket that leaves the machine (calls, remote workers) is encrypted and au
 with CURVE. Each machine has one long-lived keypair; peers exchange public keys out of band
 (``voodoo-holo keys`` prints it) and accept each other, like SSH's ``known_hosts``:
 
->>> kp = load_or_create_keypair()                          # doctest: +SKIP
+>>> kp = load_or_create_keypair(keys_dir)                  # doctest: +SKIP
 >>> kp.public_text, fingerprint(kp.public)                 # doctest: +SKIP
->>> peers = KnownPeers.load(); peers.add(other_key, name="alice")   # doctest: +SKIP
+>>> peers = KnownPeers.load(peers_file); peers.add(other_key, name="alice")   # doctest: +SKIP
+
+The folders are the caller's choice (the app keeps them in the user's config folder,
+``app.paths.UserPaths.keys_dir`` / ``known_peers_file``).
 
 * :func:`configure_server` / :func:`configure_client` set the CURVE options of a socket; the
   client pins the server key it was told to trust.
@@ -54,12 +57,6 @@ class SecurityError(ValueError):
     """A key or key file that cannot be used; the message says what to do."""
 
 
-def _default_config_dir() -> Path:
-    from app.paths import user_paths
-
-    return user_paths().config_dir
-
-
 @dataclass(frozen=True)
 class Keypair:
     """A CURVE keypair as 40-character Z85 byte strings."""
@@ -96,9 +93,10 @@ def fingerprint(public_key: str | bytes) -> str:
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
-def load_or_create_keypair(key_dir: Path | None = None) -> Keypair:
-    """This machine's keypair, created on first use (secret file readable by the owner only)."""
-    key_dir = (key_dir or _default_config_dir() / "keys").expanduser()
+def load_or_create_keypair(key_dir: Path) -> Keypair:
+    """This machine's keypair in ``key_dir``, created on first use (secret file readable by the
+    owner only)."""
+    key_dir = Path(key_dir).expanduser()
     public_file = key_dir / f"{KEY_NAME}.key"
     secret_file = key_dir / f"{KEY_NAME}.key_secret"
     if not secret_file.is_file():
@@ -146,8 +144,8 @@ class KnownPeers:
         self.peers = list(peers or [])
 
     @classmethod
-    def load(cls, path: Path | None = None) -> KnownPeers:
-        path = path or _default_config_dir() / KNOWN_PEERS_FILE
+    def load(cls, path: Path) -> KnownPeers:
+        path = Path(path)
         if not path.is_file():
             return cls(path)
         try:

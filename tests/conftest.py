@@ -36,9 +36,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _egl_available() -> tuple[bool, str]:
     try:
-        import moderngl
+        from app.platform import create_gl_context
 
-        ctx = moderngl.create_standalone_context(backend="egl")
+        ctx = create_gl_context()
         ctx.release()
         return True, ""
     except Exception as e:  # any failure here means "no EGL": report it as the skip reason

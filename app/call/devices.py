@@ -1,4 +1,7 @@
-"""Open what a call side talks to: microphone and speaker (or WAV files), and the display."""
+"""Open what a call side talks to: microphone and speaker (or WAV files).
+
+The display is opened with :func:`display.output.open_output`, as in the live call.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Any
 
 from app.call.audio import AudioSink, AudioSource, AudioUnavailableError
 
-__all__ = ["open_audio", "open_display_output"]
+__all__ = ["open_audio"]
 
 
 def open_audio(
@@ -37,41 +40,3 @@ def open_audio(
         log(f"{e}\nthe call goes on without sound")
         return None, None, str(e)
     return mic, spk, ""
-
-
-def open_display_output(
-    sink: str, num_views: int, view_size: int, calibration_path: str | None, log: Callable[[str], None]
-) -> tuple[Any, Any]:
-    """``(compositor, DisplayApp or None)``: offscreen quilt, preview window or Looking Glass.
-
-    Raises ValueError for a calibration file that cannot be used.
-    """
-    from display.quilt import layout_for_views
-
-    layout = layout_for_views(num_views, 1.0, view_size)
-    if sink == "headless":
-        from display.compositor import Compositor, CompositorConfig
-        from display.gl import create_headless_context
-        from display.sinks import OffscreenSink
-
-        ctx = create_headless_context()
-        w, h = layout.tile_w_px * layout.cols, layout.tile_h_px * layout.rows
-        comp = Compositor(OffscreenSink(ctx, w, h), CompositorConfig(layout, "quilt", show_status=False))
-        return comp, None
-    from display.window import configure_pyglet
-
-    configure_pyglet(headless=False)
-    from calibration.discovery import NoCalibrationError, resolve_calibration
-    from calibration.visual import CalibrationError
-    from display.window import DisplayApp, open_display
-
-    calibration = None
-    if sink == "lookingglass":
-        try:
-            calibration = resolve_calibration(calibration_path).calibration
-        except NoCalibrationError as e:
-            log(str(e))
-        except CalibrationError as e:
-            raise ValueError(str(e)) from e
-    window, comp = open_display(calibration, layout, force_preview=sink == "preview", log=log)
-    return comp, DisplayApp(window, comp)

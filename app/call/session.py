@@ -31,12 +31,13 @@ from typing import Any, Literal
 import numpy as np
 
 from app.call.audio import AudioFormat, AudioSource, AudioUnavailableError, MuLawCodec, Playout
-from app.call.devices import open_audio, open_display_output
+from app.call.devices import open_audio
 from app.call.media import MediaSettings, pack_driver_frame, pack_source, unpack_driver_frame, unpack_source
 from app.call.transport import LinkError, LinkSettings, PeerLink
+from app.compose import AvatarChoice, OutputChoice, ViewPlan, plan_views
+from app.live.runtime import Stats
 from pipeline.security import Keypair, KnownPeers, fingerprint
 from pipeline.wire import Message, WireError
-from pipeline.workers.runtime import Stats
 
 __all__ = ["AudioConfig", "CallConfig", "CallError", "CallSession"]
 
@@ -66,18 +67,19 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class CallConfig:
+    """One side of a call: the link, what this side sends, and how it shows the peer.
+
+    ``avatar`` / ``output`` / ``plan`` are the peer's avatar, where it is shown and its views
+    (see :mod:`app.compose`).
+    """
+
     link: LinkSettings
     source: Path | None = None
     driver: str | None = None
     loop_driver: bool = True
-    backend: str = "mesh"
-    weights: str | None = None
-    device: str = "cpu"
-    sink: Literal["headless", "preview", "lookingglass"] = "headless"
-    num_views: int = 1
-    view_size: int = 256
-    sweep: Literal["offaxis", "orbit"] = "offaxis"
-    calibration: str | None = None
+    avatar: AvatarChoice = field(default_factory=AvatarChoice)
+    output: OutputChoice = field(default_factory=OutputChoice)
+    plan: ViewPlan = field(default_factory=lambda: plan_views(1))
     media: MediaSettings = field(default_factory=MediaSettings)
     audio: AudioConfig = field(default_factory=AudioConfig)
     duration_s: float | None = None
@@ -88,8 +90,6 @@ class CallConfig:
     def __post_init__(self) -> None:
         if self.link.sends and self.source is None:
             raise ValueError("sending needs a source photo")
-        if self.sink not in ("headless", "preview", "lookingglass"):
-            raise ValueError(f"unknown output {self.sink!r}")
         if self.duration_s is not None and self.duration_s <= 0:
             raise ValueError("--duration must be positive")
 
@@ -176,7 +176,7 @@ class CallSession:
 
     def _capture(self) -> None:
         from pipeline.capture import CaptureError, open_source
-        from pipeline.tracking import StreamTracker
+        from pipeline.tracking import StreamTracker, track_frames
 
         try:
             src = open_source(self.cfg.driver, loop=self.cfg.loop_driver, realtime=True)
@@ -185,26 +185,23 @@ class CallSession:
         self.log(f"driver: {src.description}")
         tracker = StreamTracker()
         try:
-            while not self.stop.is_set():
-                try:
-                    frame = src.read()
-                except CaptureError as e:
-                    raise CallError(str(e)) from e
-                if frame is None:
-                    self.end_reason = self.end_reason or "the driver ended"
-                    self.stop.set()
+            for t in track_frames(src, tracker, wanted=self.link.peer_wants_video):
+                if self.stop.is_set():
                     return
-                if not self.link.peer_wants_video():
+                if t.skipped:
+                    continue
+                if t.face is None:
+                    self.stats.count("track_errors" if t.error else "no_face")
                     continue
                 t0 = time.perf_counter()
-                obs = tracker.track(frame.rgb_u8, frame.t_capture_ns)
-                if obs is None:
-                    self.stats.count("no_face")
-                    continue
-                msg = pack_driver_frame(obs, self.cfg.media)
-                self.stats.time("track_and_pack", (time.perf_counter() - t0) * 1e3)
+                msg = pack_driver_frame(t.face, self.cfg.media)
+                self.stats.time("track_and_pack", t.track_ms + (time.perf_counter() - t0) * 1e3)
                 self.stats.counters["video_bytes_last"] = sum(a.nbytes for a in msg.arrays.values())
                 self.link.offer_video(msg)
+            self.end_reason = self.end_reason or "the driver ended"
+            self.stop.set()
+        except CaptureError as e:
+            raise CallError(str(e)) from e
         finally:
             tracker.close()
             src.close()
@@ -241,13 +238,10 @@ class CallSession:
             t_local = time.monotonic_ns()
         self.playout.push(t_local, self.codec.decode(codes))
 
-    def _reenactor(self):
-        from pipeline.reenact import Reenactor, ReenactSettings, create_backend
+    def _reenactor(self) -> Any:
+        from pipeline.reenact import Reenactor
 
-        backend = create_backend(
-            self.cfg.backend, weights=self.cfg.weights, device=self.cfg.device, progress=False
-        )  # type: ignore[arg-type]
-        return Reenactor(backend, ReenactSettings(self.cfg.num_views, self.cfg.view_size, self.cfg.sweep))
+        return Reenactor(self.cfg.avatar.build(progress=False), self.cfg.plan.views)
 
     def _show_peer(self, reen, comp) -> None:
         src = self.link.take_source()
@@ -256,9 +250,7 @@ class CallSession:
                 face = unpack_source(src)
                 t0 = time.perf_counter()
                 reen.set_source(face)
-                neutral = getattr(reen.backend, "set_driver_neutral", None)
-                if neutral is not None:
-                    neutral(None)  # a new peer: their first frame is their neutral face
+                reen.backend.reset_neutral()  # a new peer: their first frame is their neutral face
                 self.stats.time("prepare_peer_source", (time.perf_counter() - t0) * 1e3)
                 self.stats.count("peer_sources")
                 self.log(f"showing {src.meta.get('name') or 'the peer'}'s avatar")
@@ -305,9 +297,9 @@ class CallSession:
 
     def _frontal_view(self, comp, views) -> np.ndarray:
         """The middle view as displayed (read back from an offscreen display), else as rendered."""
-        front = self.cfg.num_views // 2
+        front = self.cfg.plan.views.num_views // 2
         read = getattr(comp.sink, "read_rgb", None)
-        if self.cfg.sink != "headless" or read is None:
+        if self.cfg.output.kind != "headless" or read is None:
             return views.rgb_u8[list(views.view_ids).index(front)]
         with comp.ctx:
             img = read()
@@ -412,11 +404,16 @@ class CallSession:
         try:
             mic, spk, self._audio_note = open_audio(self.cfg.audio, link.sends, link.receives, self.log)
             if link.receives:
+                from app.platform import create_gl_context
+                from display.output import open_output
+
+                out = self.cfg.output
                 try:
-                    comp, app = open_display_output(
-                        self.cfg.sink, self.cfg.num_views, self.cfg.view_size, self.cfg.calibration, self.log
-                    )
-                except ValueError as e:
+                    comp, app = open_output(
+                        out.kind, self.cfg.plan.quilt, out.calibration, make_context=create_gl_context,
+                        window_xy=out.window_xy, caption="voodoo-holo call", log=self.log,
+                    )  # fmt: skip
+                except RuntimeError as e:
                     raise CallError(str(e)) from e
                 reen = self._reenactor()
             if source_msg is not None:

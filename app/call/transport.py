@@ -41,9 +41,9 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from app.call.measure import ClockSync, Rate
+from app.live.runtime import Stats
 from pipeline.security import Keypair, configure_client, configure_server, fingerprint, start_authenticator
 from pipeline.wire import Message, WireError, decode, encode
-from pipeline.workers.runtime import Stats
 
 __all__ = ["LinkError", "LinkSettings", "PeerInfo", "PeerLink"]
 

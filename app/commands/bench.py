@@ -14,7 +14,7 @@ TARGETS = {
     "model": "pipeline.voodoo.bench",
     "tracker": "pipeline.tracking.bench",
     "render": "pipeline.mesh.bench",
-    "pipeline": "app.pipeline_bench",
+    "pipeline": "app.live.bench",
 }
 
 

@@ -61,7 +61,7 @@ def _describe(found) -> str:
 
 
 def run_display(args: argparse.Namespace) -> int:
-    from app.ui.glwindow import display_available
+    from app.platform import display_available
     from calibration.discovery import FoundCalibration, NoCalibrationError, resolve_calibration
     from calibration.visual import CalibrationError, load_visual
 

@@ -17,6 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.options import add_avatar_flags, add_driver_flags, add_output_flags, add_source_flag, add_view_flags
+
 DEFAULT_PORT = 47820
 
 
@@ -45,25 +47,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="accept a caller's public key (repeatable; remembered)",
     )
     p.add_argument("--name", default="", help="how you are introduced to the peer")
-    p.add_argument("--source", type=Path, help="your portrait photo (default: the one chosen with 'select')")
-    p.add_argument(
-        "--driver", default=None, help="webcam index (default 0), a video file or a folder of frames"
-    )
-    p.add_argument("--no-loop", action="store_true", help="end the call when a driver file ends")
+    add_source_flag(p)
+    add_driver_flags(p)
     one_way = p.add_mutually_exclusive_group()
     one_way.add_argument("--send-only", action="store_true", help="present: send your avatar, show nothing")
     one_way.add_argument("--receive-only", action="store_true", help="watch: show the peer, send nothing")
-    p.add_argument("--backend", choices=["auto", "neural", "mesh"], default="auto", help="avatar backend")
-    p.add_argument("--weights", type=Path, default=None, help="VOODOO 3D checkpoint")
-    out = p.add_mutually_exclusive_group()
-    out.add_argument("--headless", action="store_true", help="no window (servers, tests)")
-    out.add_argument("--preview", action="store_true", help="single-view preview window")
-    p.add_argument(
-        "--views", type=int, default=None, help="views to render (default: 24 on a Looking Glass, else 1)"
-    )
-    p.add_argument("--view-size", type=int, default=256, help="rendered view size in pixels (default 256)")
-    p.add_argument("--sweep", choices=["offaxis", "orbit"], default="offaxis", help="view cameras")
-    p.add_argument("--calibration", type=Path, default=None, help="Looking Glass visual.json")
+    add_avatar_flags(p)
+    add_output_flags(p)
+    add_view_flags(
+        p, views=None, view_size=None, views_help="24 on a Looking Glass, else 1",
+        size_help="as in a live call on this machine: 192 without a GPU",
+    )  # fmt: skip
     p.add_argument(
         "--crop-size", type=int, default=256, help="size of the face crop sent per frame (64..512)"
     )
@@ -119,7 +113,11 @@ def _build(args: argparse.Namespace):
     from app.call.media import MediaSettings
     from app.call.session import AudioConfig, CallConfig
     from app.call.transport import LinkSettings
-    from app.session import choose_backend, choose_sink, count_cuda_gpus, resolve_source
+    from app.compose import AvatarChoice, choose_avatar, choose_output, resolve_source
+    from app.live.layouts import auto_layout
+    from app.options import views_from_args
+    from app.paths import user_paths
+    from app.platform import count_cuda_gpus
     from pipeline.security import KnownPeers, load_or_create_keypair, parse_public_key
 
     if args.listen is not None and args.peer is not None:
@@ -127,8 +125,8 @@ def _build(args: argparse.Namespace):
     if args.listen is None and args.peer is None:
         raise ValueError("wait for a call with --listen [PORT], or give the peer to call: HOST[:PORT]")
     interactive = sys.stdin.isatty()
-    keypair = load_or_create_keypair()
-    known = KnownPeers.load()
+    keypair = load_or_create_keypair(user_paths().keys_dir)
+    known = KnownPeers.load(user_paths().known_peers_file)
     accept = set()
     for k in args.accept_key:
         key = parse_public_key(k)
@@ -147,15 +145,20 @@ def _build(args: argparse.Namespace):
         link_kw = {"mode": "dial", "endpoint": f"tcp://{address}", "peer_key": key}
     sends, receives = not args.receive_only, not args.send_only
     source = resolve_source(args.source) if sends else None
-    backend, weights, device = "mesh", None, "cpu"
+    avatar, gpus = AvatarChoice("mesh"), 0
     if receives:
         gpus = 0 if args.backend == "mesh" else count_cuda_gpus()
-        backend, weights = choose_backend(args.backend, args.weights, gpus)
-        device = "cuda" if backend == "neural" and gpus else "cpu"
-    sink = choose_sink(
-        args.headless or not receives, args.preview, "use --metrics-out / --snapshot to see what happens"
+        avatar = choose_avatar(args.backend, args.weights, precision=args.precision, count_gpus=lambda: gpus)
+    if args.headless or not receives:
+        requested = "headless"
+    else:
+        requested = "preview" if args.preview else "auto"
+    output = choose_output(
+        requested, args.calibration, headless_hint="use --metrics-out / --snapshot to see what happens"
+    )  # type: ignore[arg-type]
+    plan = views_from_args(
+        args, output, views=24 if output.kind == "lookingglass" else 1, view_size=auto_layout(gpus).view_size
     )
-    views = args.views or (24 if sink == "lookingglass" else 1)
     if args.no_audio:
         audio = AudioConfig("off")
     elif args.audio_in or args.audio_out:
@@ -163,19 +166,17 @@ def _build(args: argparse.Namespace):
     else:
         audio = AudioConfig("device")
     name = args.name or (source.stem if source else "")
+    for note in (avatar.note, output.note):
+        if note:
+            print(note)
     cfg = CallConfig(
         link=LinkSettings(name=name, sends=sends, receives=receives, max_kBps=args.max_kBps, **link_kw),
         source=source,
         driver=args.driver,
         loop_driver=not args.no_loop,
-        backend=backend,
-        weights=weights,
-        device=device,
-        sink=sink,
-        num_views=views,
-        view_size=args.view_size,
-        sweep=args.sweep,
-        calibration=str(args.calibration) if args.calibration else None,
+        avatar=avatar,
+        output=output,
+        plan=plan,
         media=MediaSettings(args.crop_size, args.jpeg_quality),
         audio=audio,
         duration_s=args.duration,
@@ -189,12 +190,12 @@ def _build(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from app.call.audio import AudioUnavailableError
     from app.call.session import CallError, CallSession
-    from app.session import LiveCallError
+    from app.compose import ChoiceError
     from pipeline.security import SecurityError
 
     try:
         cfg, keypair, known, accept = _build(args)
-    except (CallError, LiveCallError, SecurityError, ValueError) as e:
+    except (CallError, ChoiceError, SecurityError, ValueError) as e:
         print(f"voodoo-holo call: {e}", file=sys.stderr)
         return 2
     try:

@@ -69,7 +69,7 @@ def _model(path: Path | None, device: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.accel.backend import default_onnx_dir
+    from app.paths import user_paths
     from pipeline.accel.networks import NETWORK_NAMES
 
     names = [n.strip() for n in args.networks.split(",") if n.strip()]
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if found is None:
         return 2
     path, wid = found
-    out = args.out or default_onnx_dir(wid)
+    out = args.out or user_paths().onnx_dir / wid
     if args.format == "onnx":
         return _onnx(args, path, wid, out, names)
     return _trt(args, path, wid, out, names)
@@ -117,6 +117,7 @@ def _onnx(args: argparse.Namespace, path: Path | None, wid: str, out: Path, name
 
 
 def _trt(args: argparse.Namespace, path: Path | None, wid: str, out: Path, names: list[str]) -> int:
+    from app.paths import user_paths
     from pipeline.accel.backend import AccelConfig, accelerate
     from pipeline.accel.onnx_export import read_manifest
 
@@ -132,6 +133,7 @@ def _trt(args: argparse.Namespace, path: Path | None, wid: str, out: Path, names
         backend="tensorrt",
         networks=tuple(names),
         onnx_dir=out,
+        engines_dir=user_paths().engines_dir,
         precision=args.precision,
         sr_max_batch=args.sr_max_batch,
     )

@@ -23,11 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.paths import user_paths
     from pipeline.security import KnownPeers, SecurityError, fingerprint, load_or_create_keypair
 
     try:
-        kp = load_or_create_keypair()
-        peers = KnownPeers.load()
+        kp = load_or_create_keypair(user_paths().keys_dir)
+        peers = KnownPeers.load(user_paths().known_peers_file)
         if args.accept:
             peer = peers.add(args.accept, name=args.name, host=args.host)
             print(f"accepted {peer.label()}")

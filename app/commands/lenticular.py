@@ -65,10 +65,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
+    from app.compose import plan_views
     from calibration.discovery import NoCalibrationError, resolve_calibration, store_calibration
-    from calibration.patterns import numbered_views
     from calibration.visual import CalibrationError
-    from display.quilt import QuiltLayout, layout_for_views, parse_quilt_filename
+    from display.patterns import numbered_views
+    from display.quilt import QuiltLayout, parse_quilt_filename
 
     if args.quilt is None and not args.test_pattern:
         return _fail("give a QUILT_IMAGE, or --test-pattern to interleave a numbered test pattern")
@@ -82,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.test_pattern:
             views = args.views or DEFAULT_TEST_PATTERN_VIEWS
-            tile_h = max(64, min(512, cal.screen_h_px // 4))
-            layout = layout_for_views(views, cal.display_aspect, tile_h)
+            size = max(64, min(512, max(cal.screen_w_px, cal.screen_h_px) // 4))
+            layout = plan_views(views, size, calibration=cal).quilt
             quilt = numbered_views(layout)
         else:
             path = Path(args.quilt)
@@ -148,10 +149,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _interleave_gl(quilt, layout, shader, filter_mode, fit, flip_y):
     """Interleave through the GLSL shader in a headless context (raises RuntimeError without GL)."""
-    from display.gl import LenticularPass, QuiltTexture, check_gl_error, create_headless_context
+    from app.platform import create_gl_context
+    from display.gl import LenticularPass, QuiltTexture, check_gl_error
     from display.sinks import OffscreenSink
 
-    ctx = create_headless_context()
+    ctx = create_gl_context()
     try:
         sink = OffscreenSink(ctx, shader.screen_w_px, shader.screen_h_px)
         tex = QuiltTexture(ctx, layout)

@@ -6,56 +6,26 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.options import add_avatar_flags, add_driver_flags, add_output_flags, add_source_flag, add_view_flags
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--source",
-        type=Path,
-        help="your portrait photo (default: the photo chosen with 'voodoo-holo select')",
-    )
-    p.add_argument(
-        "--driver",
-        default=None,
-        help="what drives the avatar: a webcam index (default 0), a video file or a folder of frames",
-    )
-    p.add_argument(
-        "--no-loop", action="store_true", help="end the call when a driver file ends (default: loop it)"
-    )
-    p.add_argument(
-        "--backend",
-        choices=["auto", "neural", "mesh"],
-        default="auto",
-        help="avatar: neural (VOODOO 3D, needs the weights and a GPU), mesh (weight-free), auto (default)",
-    )
-    p.add_argument(
-        "--weights", type=Path, default=None, help="VOODOO 3D checkpoint (default: the user weights folder)"
-    )
+    add_source_flag(p)
+    add_driver_flags(p)
+    add_avatar_flags(p)
     p.add_argument(
         "--layout",
         default=None,
         help="process layout: seven-gpu, one-gpu, cpu or a JSON file (default: chosen from the GPUs present)",
     )
-    p.add_argument("--views", type=int, default=None, help="number of views (default: the layout's, 24)")
-    p.add_argument("--view-size", type=int, default=None, help="size of each rendered view in pixels")
-    p.add_argument(
-        "--sweep",
-        choices=["offaxis", "orbit"],
-        default="offaxis",
-        help="view cameras: off-axis shifted frusta as Looking Glass prescribes (default) or an orbit",
+    add_view_flags(
+        p,
+        views=None,
+        view_size=None,
+        views_help="the layout's, 24",
+        size_help="the layout's: 192 without a GPU",
     )
-    out = p.add_mutually_exclusive_group()
-    out.add_argument("--headless", action="store_true", help="no window (benchmarks, servers, tests)")
-    out.add_argument(
-        "--preview",
-        action="store_true",
-        help="single-view preview window even if a Looking Glass is connected",
-    )
-    p.add_argument(
-        "--calibration",
-        type=Path,
-        default=None,
-        help="Looking Glass visual.json (default: found automatically)",
-    )
+    add_output_flags(p)
     p.add_argument(
         "--duration", type=float, default=None, metavar="SECONDS", help="end the call after this many seconds"
     )
@@ -82,10 +52,52 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.session import LiveCallError, start_live_call
+    from app.commands.select import first_run_picker
+    from app.compose import ChoiceError, choose_avatar, resolve_source
+    from app.live.launcher import CallSettings, Launcher
+    from app.live.layouts import LayoutError, auto_layout, load_layout
+    from app.options import output_from_args, views_from_args
+    from app.platform import count_cuda_gpus
 
-    try:
-        return start_live_call(args)
-    except LiveCallError as e:
-        print(f"voodoo-holo: {e}", file=sys.stderr)
+    def fail(message: str) -> int:
+        print(f"voodoo-holo: {message}", file=sys.stderr)
         return 2
+
+    if args.remote and not args.expose:
+        return fail("--remote needs --expose HOST:PORT so the remote role can reach this machine")
+    try:
+        source = resolve_source(args.source, pick=None if args.headless else first_run_picker(args))
+        gpus = count_cuda_gpus()
+        avatar = choose_avatar(args.backend, args.weights, precision=args.precision, count_gpus=lambda: gpus)
+        layout = load_layout(args.layout) if args.layout else auto_layout(gpus)
+        output = output_from_args(args, headless_hint="use --metrics-out to see what happens")
+        plan = views_from_args(args, output, views=layout.num_views, view_size=layout.view_size)
+    except (ChoiceError, LayoutError, ValueError) as e:
+        return fail(str(e))
+    for note in (avatar.note, output.note):
+        if note:
+            print(note)
+    driver = args.driver
+    if driver is not None and not str(driver).isdigit():
+        driver = str(Path(driver).expanduser().resolve())
+    try:
+        settings = CallSettings(
+            source=source,
+            driver=driver,
+            avatar=avatar,
+            output=output,
+            plan=plan,
+            duration_s=args.duration,
+            metrics_out=args.metrics_out,
+            loop_driver=not args.no_loop,
+            expose=args.expose,
+            remote_roles=tuple(args.remote),
+        )
+        launcher = Launcher(layout, settings)
+    except ValueError as e:
+        return fail(str(e))
+    if args.expose:
+        print(
+            f"links on tcp at {args.expose}, encrypted (CURVE); this machine's key: {launcher.keypair.public_text}"
+        )
+    return launcher.run()

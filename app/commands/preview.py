@@ -9,67 +9,45 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+
+from app.options import add_avatar_flags, add_driver_flags, add_output_flags, add_source_flag, add_view_flags
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="your portrait photo (default: the photo chosen with 'voodoo-holo select')",
-    )
-    p.add_argument(
-        "--driver", default=None, help="a webcam index (default 0), a video file or a folder of frames"
-    )
-    p.add_argument("--no-loop", action="store_true", help="stop when a driver file ends (default: loop it)")
-    p.add_argument(
-        "--backend",
-        choices=["auto", "neural", "mesh"],
-        default="auto",
-        help="avatar (default: neural with weights and a GPU, else mesh)",
-    )
-    p.add_argument(
-        "--weights", type=Path, default=None, help="VOODOO 3D checkpoint (default: the user weights folder)"
-    )
-    p.add_argument("--views", type=int, default=24, help="views in the sweep (default 24)")
-    p.add_argument(
-        "--view-size",
-        type=int,
-        default=None,
-        help="rendered size of the view (default: the window's height, at most 512)",
-    )
-    p.add_argument(
-        "--sweep", choices=["offaxis", "orbit"], default="offaxis", help="view cameras (default offaxis)"
-    )
+    add_source_flag(p)
+    add_driver_flags(p)
+    add_avatar_flags(p)
+    add_view_flags(p, views=24, view_size=None, size_help="the window's height, at most 512")
+    add_output_flags(p, windows=False)
     p.add_argument("--size", default="640x480", help="window size WxH (default 640x480)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.commands.select import backend_factory
-    from app.session import LiveCallError, resolve_source
-    from app.ui.glwindow import display_available
-    from pipeline.reenact import ReenactSettings
+    from app.commands.select import first_run_picker
+    from app.compose import ChoiceError, choose_output, resolve_source
+    from app.options import avatar_from_args, views_from_args
+    from app.platform import display_available
 
     def err(message: str) -> int:
         print(f"voodoo-holo preview: {message}", file=sys.stderr)
         return 2
 
-    try:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-        settings = ReenactSettings(args.views, args.view_size or min(h, 512), args.sweep)
-    except ValueError as e:
-        return err(f"bad --size/--views/--view-size ({e})")
     if not display_available():
         return err("no display to open a window on (use 'voodoo-holo --headless' or 'voodoo-holo render')")
     try:
-        source = resolve_source(args.source, backend=args.backend, weights=args.weights)
-    except LiveCallError as e:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        source = resolve_source(args.source, pick=first_run_picker(args))
+        avatar = avatar_from_args(args)
+        output = choose_output("preview", args.calibration)
+        plan = views_from_args(args, output, views=24, view_size=min(h, 512))
+    except ChoiceError as e:
         return err(str(e))
+    except ValueError as e:
+        return err(f"bad --size/--views/--view-size ({e})")
     from app.ui.preview_app import LiveWorker, PreviewApp, PreviewOptions, PreviewStartError
 
-    opts = PreviewOptions(source, args.driver, settings, not args.no_loop, (w, h))
-    worker = LiveWorker(opts, backend_factory(args.backend, args.weights))
+    opts = PreviewOptions(source, args.driver, plan.views, not args.no_loop, (w, h))
+    worker = LiveWorker(opts, lambda: avatar.build(progress=False))
     try:
         worker.start()
     except PreviewStartError as e:

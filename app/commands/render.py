@@ -16,7 +16,9 @@ PROG = "voodoo-holo render"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from app.render import DEFAULT_ASPECT, DEFAULT_IMAGE_FPS, DEFAULT_VIEW_SIZE
+    from app.options import add_avatar_flags, add_output_flags, add_view_flags
+    from app.render import DEFAULT_IMAGE_FPS
+    from pipeline.reenact import DEFAULT_VIEW_SIZE
 
     p.add_argument(
         "--source", type=Path, default=None, help="portrait photo to re-enact (default: the bundled sample)"
@@ -41,36 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="quilt: one Looking Glass quilt video (default); views: one video per view; "
         "sbs: source | driver | result side by side",
     )
-    p.add_argument(
-        "--backend",
-        choices=["auto", "neural", "mesh"],
-        default="auto",
-        help="avatar: neural (VOODOO 3D, needs the weights), mesh (weight-free), auto (default: neural "
-        "when the weights and a GPU are found, else mesh)",
-    )
-    p.add_argument(
-        "--weights", type=Path, default=None, help="VOODOO 3D checkpoint (default: the user weights folder)"
-    )
-    p.add_argument("--views", type=int, default=24, help="number of views (default 24)")
-    p.add_argument(
-        "--view-size",
-        type=int,
-        default=DEFAULT_VIEW_SIZE,
-        metavar="PX",
-        help=f"side of each rendered view in pixels (default {DEFAULT_VIEW_SIZE})",
-    )
-    p.add_argument(
-        "--aspect",
-        type=float,
-        default=DEFAULT_ASPECT,
-        help=f"width/height of a quilt tile, the display's aspect (default {DEFAULT_ASPECT}: Looking Glass Portrait)",
-    )
-    p.add_argument(
-        "--sweep",
-        choices=["offaxis", "orbit"],
-        default="offaxis",
-        help="view cameras: off-axis shifted frusta as Looking Glass prescribes (default) or an orbit",
-    )
+    add_avatar_flags(p)
+    add_view_flags(p, views=24, view_size=DEFAULT_VIEW_SIZE, aspect=True)
+    add_output_flags(p, windows=False)
     p.add_argument(
         "--fps",
         type=float,
@@ -90,26 +65,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _choose_backend(args: argparse.Namespace) -> tuple[str, Path | None, str]:
-    """``(backend, weights, device)``; GPUs are only probed when the neural avatar could be used."""
-    from app.paths import user_paths
-    from app.session import choose_backend, count_cuda_gpus
-
-    if args.weights is not None and not args.weights.is_file():
-        raise ValueError(f"weights file {args.weights} does not exist")
-    has_weights = args.weights is not None or user_paths().find_weights() is not None
-    gpus = count_cuda_gpus() if args.backend != "mesh" and has_weights else 0
-    backend, weights = choose_backend(args.backend, args.weights, gpus)
-    return backend, None if weights is None else Path(weights), "cuda" if gpus else "cpu"
-
-
 def run(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's start-up chatter
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # a bad driver file gets our one line only
+    from app.compose import ChoiceError
+    from app.options import avatar_from_args, output_from_args, views_from_args
     from app.render import RenderConfig, RenderError, render_offline, sample_driver, sample_source
-    from app.session import LiveCallError
 
     source = args.source if args.source is not None else sample_source()
     driver = args.driver if args.driver is not None else sample_driver()
@@ -121,28 +84,27 @@ def run(args: argparse.Namespace) -> int:
         ]
         print(f"using the bundled sample {' and '.join(used)}")
     try:
-        backend, weights, device = _choose_backend(args)
+        avatar = avatar_from_args(args)
+        output = output_from_args(args)
+        plan = views_from_args(args, output, views=24, view_size=args.view_size)
         config = RenderConfig(
             source=source,
             driver=driver,
+            plan=plan,
+            avatar=avatar,
             out=args.out,
             format=args.format,
-            backend=backend,  # type: ignore[arg-type]
-            weights=weights,
-            device=device,
-            num_views=args.views,
-            view_size=args.view_size,
-            aspect=args.aspect,
-            sweep=args.sweep,
             image_fps=args.fps,
             max_frames=args.frames,
             crf=args.crf,
             resume=args.resume,
             audio=not args.no_audio,
         )
-    except (LiveCallError, ValueError) as e:  # a bad option value or a missing weights file
+    except (ChoiceError, ValueError) as e:  # a bad option value or a missing weights file
         print(f"{PROG}: {e}", file=sys.stderr)
         return 2
+    if avatar.note:
+        print(avatar.note)
     try:
         result = render_offline(config, progress=not args.quiet)
     except RenderError as e:

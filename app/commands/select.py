@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from app.compose import AvatarChoice
+from app.options import add_avatar_flags, avatar_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,15 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="webcam for 'take a photo': an index, 'none', or a video file / folder of frames (default: auto)",
     )
-    p.add_argument(
-        "--backend",
-        choices=["auto", "neural", "mesh"],
-        default="auto",
-        help="avatar of the 3D preview (default: neural with weights and a GPU, else mesh)",
-    )
-    p.add_argument(
-        "--weights", type=Path, default=None, help="VOODOO 3D checkpoint (default: the user weights folder)"
-    )
+    add_avatar_flags(p)
 
 
 def default_photos_folder() -> Path:
@@ -56,36 +52,35 @@ def detect_camera(spec: str) -> str | None:
         cap.release()
 
 
-def backend_factory(requested: str, weights: Path | None):
-    """A function that builds the avatar backend (called in the preview's own thread)."""
-
-    def make():
-        from app.paths import user_paths
-        from app.session import choose_backend, count_cuda_gpus
-        from pipeline.reenact import create_backend
-
-        found = weights if weights is not None else user_paths().find_weights()
-        gpus = count_cuda_gpus() if requested != "mesh" and found is not None else 0
-        name, w = choose_backend(requested, weights, gpus, log=lambda m: print(f"select: {m}"))
-        return create_backend(name, weights=w, device="cuda" if gpus else "cpu", progress=False)  # type: ignore[arg-type]
-
-    return make
-
-
-def choose_photo(
-    folder: Path | None, camera: str = "auto", backend: str = "auto", weights: Path | None = None
-) -> Path | None:
-    """Open the selection window; the chosen photo (already stored in the settings) or None."""
+def choose_photo(folder: Path | None, avatar: AvatarChoice, camera: str = "auto") -> Path | None:
+    """Open the selection window (its 3D preview uses ``avatar``); the chosen photo (already
+    stored in the settings) or None."""
     from app.ui.select_app import SelectApp, SelectOptions
 
     opts = SelectOptions(
         folder=(folder or default_photos_folder()).expanduser(), camera=detect_camera(camera)
     )
-    return SelectApp(opts, backend_factory(backend, weights)).run()
+    return SelectApp(opts, lambda: avatar.build(progress=False)).run()
+
+
+def first_run_picker(args: argparse.Namespace) -> Callable[[], Path | None] | None:
+    """For commands given no photo on the first run: a function opening the picker (with the
+    avatar of ``args``), or None when no window can be shown."""
+    from app.platform import display_available
+
+    if not display_available():
+        return None
+
+    def pick() -> Path | None:
+        print("no photo chosen yet: opening the photo selection (voodoo-holo select)")
+        return choose_photo(None, avatar_from_args(args))
+
+    return pick
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.ui.glwindow import display_available
+    from app.compose import ChoiceError
+    from app.platform import display_available
 
     if args.folder is not None and not args.folder.expanduser().is_dir():
         print(f"voodoo-holo select: {args.folder} is not a folder; give a folder of photos", file=sys.stderr)
@@ -96,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    chosen = choose_photo(args.folder, args.camera, args.backend, args.weights)
+    try:
+        chosen = choose_photo(args.folder, avatar_from_args(args), args.camera)
+    except ChoiceError as e:
+        print(f"voodoo-holo select: {e}", file=sys.stderr)
+        return 2
     if chosen is None:
         print("no photo chosen; your settings are unchanged")
         return 1

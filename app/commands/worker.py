@@ -44,12 +44,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def fetch_config(launcher: str, server_key: str, name: str, timeout_s: float):
     import zmq
 
+    from app.jsonconfig import from_jsonable
+    from app.live.netsec import split_host_port
+    from app.live.runtime import RoleConfig
+    from app.paths import user_paths
     from pipeline.security import configure_client, load_or_create_keypair
-    from pipeline.workers.netsec import split_host_port
-    from pipeline.workers.runtime import RoleConfig
 
     host, port = split_host_port(launcher, 5600)
-    keypair = load_or_create_keypair()
+    keypair = load_or_create_keypair(user_paths().keys_dir)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
@@ -69,7 +71,7 @@ def fetch_config(launcher: str, server_key: str, name: str, timeout_s: float):
         ctx.term()
     if "error" in reply:
         raise RuntimeError(f"the launcher refused: {reply['error']}")
-    cfg = RoleConfig(**reply["config"])
+    cfg = from_jsonable(RoleConfig, reply["config"])
     # Reach every link at the address we dialled; no launcher process to watch on this host.
     cfg.endpoints = {k: f"tcp://{host}:{v.rsplit(':', 1)[1]}" for k, v in cfg.endpoints.items()}
     cfg.bind_endpoints = {}
@@ -93,6 +95,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"voodoo-holo worker: {cfg.role} must run on the launcher's host", file=sys.stderr)
         return 2
     print(f"running {cfg.name} ({cfg.role}) for the launcher at {args.launcher}")
-    from pipeline.workers.roles import run_role
+    from app.live.roles import run_role
 
     return run_role(cfg)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from calibration.visual import Calibration
+from display.quilt import QuiltLayout
 
 __all__ = ["CalibrateApp", "CenterNudge", "pattern_layout"]
 
@@ -60,11 +61,12 @@ class CenterNudge:
         self.original = self.center
 
 
-def pattern_layout(calibration: Calibration, num_views: int = 24, tile_h_px: int = 256):
-    """A compact quilt at the panel's aspect for the numbered views."""
-    from display.quilt import layout_for_views
+def pattern_layout(calibration: Calibration, num_views: int = 24, view_size_px: int = 256) -> QuiltLayout:
+    """The quilt a session on this display uses (:func:`app.compose.plan_views`), for the
+    numbered views."""
+    from app.compose import plan_views
 
-    return layout_for_views(num_views, calibration.display_aspect, min(tile_h_px, calibration.screen_h_px))
+    return plan_views(num_views, view_size_px, calibration=calibration).quilt
 
 
 class CalibrateApp:

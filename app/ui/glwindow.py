@@ -6,7 +6,6 @@ Call :func:`display.window.configure_pyglet` before anything imports ``pyglet.wi
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -16,7 +15,7 @@ import numpy as np
 from display.gl import PreviewPass, QuiltTexture
 from display.quilt import QuiltLayout
 
-__all__ = ["ImageLayer", "display_available", "key_name", "open_window"]
+__all__ = ["ImageLayer", "key_name", "open_window"]
 
 _KEY_ALIASES = {
     "return": "enter",
@@ -26,14 +25,6 @@ _KEY_ALIASES = {
     "prior": "pageup",
     "next": "pagedown",
 }
-
-
-def display_available() -> bool:
-    """True when a window can be opened (an X or Wayland display, or Windows / macOS)."""
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in (
-        "win32",
-        "darwin",
-    )
 
 
 def key_name(symbol: int) -> str:

@@ -17,10 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from pipeline.reenact import ReenactSettings, sweep_cameras
+from pipeline.avatar import AvatarBackend
+from pipeline.reenact import ViewSettings, sweep_cameras
 
 __all__ = ["Failed", "OrbitFrame", "OrbitPreview", "Prepared", "pingpong_view"]
 
@@ -61,14 +63,14 @@ class OrbitPreview:
 
     def __init__(
         self,
-        make_backend: Callable[[], object],
+        make_backend: Callable[[], AvatarBackend[Any, Any]],
         view_px: int = 256,
         fps: float = 12.0,
-        settings: ReenactSettings | None = None,
+        settings: ViewSettings | None = None,
     ) -> None:
         self.view_px = view_px
         self.fps = fps
-        self.settings = settings or ReenactSettings(num_views=24, view_size=view_px, sweep="orbit")
+        self.settings = settings or ViewSettings(num_views=24, view_size=view_px, sweep="orbit")
         self._make_backend = make_backend
         self._cond = threading.Condition()
         self._request: Path | None = None
@@ -110,10 +112,10 @@ class OrbitPreview:
         os.environ.setdefault("GLOG_minloglevel", "2")
         from pipeline.tracking import PhotoError, PhotoPreprocessor
 
-        backend = None
+        backend: AvatarBackend[Any, Any] | None = None
         try:
             backend = self._make_backend()
-            self.backend_name = str(getattr(backend, "name", "avatar"))
+            self.backend_name = backend.name
         except Exception as e:  # shown in the window instead of the 3D preview; the UI goes on
             log.exception("the avatar backend could not be created")
             self.backend_error = f"no 3D preview: {e}"
@@ -152,7 +154,7 @@ class OrbitPreview:
                 t0 = time.monotonic()
                 view = pingpong_view(step, self.settings.num_views)
                 cams = sweep_cameras(scene.camera, self.settings, [view])
-                rgb = backend.render(scene, cams, [view]).rgb_u8[0]  # type: ignore[attr-defined]
+                rgb = backend.render(scene, cams, [view]).rgb_u8[0]
                 with self._cond:
                     if self._request is None:
                         self._frame = OrbitFrame(current, view, rgb)
@@ -161,15 +163,12 @@ class OrbitPreview:
                     self._cond.wait(max(0.0, 1.0 / self.fps - (time.monotonic() - t0)))
         finally:
             pp.close()
-            close = getattr(backend, "close", None)
-            if close is not None:
-                close()
+            if backend is not None:
+                backend.close()
 
     @staticmethod
-    def _scene(backend, face):
+    def _scene(backend: AvatarBackend[Any, Any], face: Any) -> Any:
         """The source driven by itself: its own expression and head pose."""
-        set_neutral = getattr(backend, "set_driver_neutral", None)
-        if set_neutral is not None:
-            set_neutral(face)  # the mesh avatar: the photo's own face is the neutral expression
+        backend.reset_neutral(face)  # the photo's own face is the neutral expression
         source = backend.prepare_source(face)
         return backend.drive(source, face)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.reenact import ReenactSettings
+from pipeline.reenact import ViewSettings
 
 __all__ = ["LiveResult", "LiveWorker", "PreviewApp", "PreviewOptions", "PreviewStartError", "ViewSweep"]
 
@@ -94,7 +94,7 @@ class PreviewOptions:
 
     source: Path
     driver: str | None = None
-    settings: ReenactSettings = ReenactSettings(num_views=24, view_size=384)
+    settings: ViewSettings = ViewSettings()
     loop: bool = True
     window_px: tuple[int, int] = (640, 480)
 
@@ -145,49 +145,44 @@ class LiveWorker:
     def _run(self) -> None:
         from pipeline.capture import CaptureError, open_source
         from pipeline.reenact import Reenactor
-        from pipeline.tracking import PhotoError
+        from pipeline.tracking import PhotoError, StreamTracker, track_frames
 
         reenactor = None
+        tracker = None
         try:
             try:
                 reenactor = Reenactor(self._make_backend(), self.options.settings)
                 self.backend_name = reenactor.backend.name
                 reenactor.set_source(self.options.source)
                 src = open_source(self.options.driver, loop=self.options.loop, realtime=True)
-            except (PhotoError, CaptureError, ValueError) as e:
+            except (PhotoError, CaptureError, ValueError, RuntimeError) as e:
                 self.error = str(e)
                 return
             self.source_description = src.description
+            tracker = StreamTracker()
             self._ready.set()
             with src:
-                self._loop(reenactor, src)
+                for t in track_frames(src, tracker):
+                    if self._stop.is_set():
+                        return
+                    scene = reenactor.drive(t.face)
+                    if scene is None:
+                        continue
+                    with self._lock:
+                        view = self._view
+                    rgb = reenactor.render(scene, [view]).rgb_u8[0]
+                    with self._lock:
+                        self._latest = LiveResult(t.frame.seq, view, rgb, t.frame.t_capture_ns, True)
+                        self._rates.append(time.monotonic_ns())
+                self.error = "the driver ended"
         except CaptureError as e:
             self.error = str(e)
         finally:
             self._ready.set()
+            if tracker is not None:
+                tracker.close()
             if reenactor is not None:
                 reenactor.close()
-
-    def _loop(self, reenactor, src) -> None:
-        scene, frame = None, None
-        shown: tuple[int, int] | None = None  # (seq, view) last rendered
-        while not self._stop.is_set():
-            with self._lock:
-                view = self._view
-            view_changed = scene is not None and frame is not None and shown is not None and shown[1] != view
-            if not view_changed:  # (a changed view re-renders the last scene before reading on)
-                frame = src.read()
-                if frame is None:
-                    self.error = "the driver ended"
-                    return
-                scene = reenactor.drive(reenactor.track(frame.rgb_u8, frame.t_capture_ns))
-                if scene is None:
-                    continue
-            rgb = reenactor.render(scene, [view]).rgb_u8[0]
-            shown = (frame.seq, view)
-            with self._lock:
-                self._latest = LiveResult(frame.seq, view, rgb, frame.t_capture_ns, True)
-                self._rates.append(time.monotonic_ns())
 
 
 class PreviewApp:
@@ -206,7 +201,7 @@ class PreviewApp:
         self.sweep = ViewSweep(s.num_views)
         self._status = OverlayPass(self.ctx)
         self.sink = _StatusSink(self.window, self.ctx, self._status)
-        layout = QuiltLayout(1, 1, s.view_size, s.view_size, 1.0)
+        layout = QuiltLayout(1, 1, s.width_px, s.height_px, s.aspect)
         self.compositor = Compositor(self.sink, CompositorConfig(layout, "preview", show_status=False))
         self.closed = False
         self.shown: LiveResult | None = None

@@ -240,7 +240,7 @@ def make_clip(photo: str | Path, out: str | Path, config: ClipConfig | None = No
     backend = MeshBackend()
     try:
         source = backend.prepare_source(face)
-        backend.set_driver_neutral(face)
+        backend.reset_neutral(face)
         writer = imageio_ffmpeg.write_frames(
             str(out),
             (cfg.size_px, cfg.size_px),

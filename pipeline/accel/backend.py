@@ -42,7 +42,6 @@ __all__ = [
     "EngineModule",
     "OrtRunner",
     "accelerate",
-    "default_onnx_dir",
     "load_accelerated_backend",
     "restore_reference",
 ]
@@ -54,13 +53,6 @@ BACKENDS: tuple[str, ...] = ("auto", "torch", "tensorrt", "onnxruntime")
 Runner = Callable[..., dict[str, Tensor]]
 
 
-def default_onnx_dir(weights_id: str) -> Path:
-    """Where ``voodoo-holo export onnx`` puts the files for one set of weights."""
-    from app.paths import user_paths
-
-    return user_paths().onnx_dir / weights_id
-
-
 @dataclass(frozen=True)
 class AccelConfig:
     """Which backend runs the exported networks.
@@ -68,8 +60,11 @@ class AccelConfig:
     Attributes:
         backend: see the module docstring.
         networks: which of ``encoder``, ``expression``, ``superres`` to accelerate.
-        onnx_dir: exported ONNX folder (default: the user cache folder for these weights).
-        engines_dir: TensorRT engine cache (default: the user cache).
+        onnx_dir: exported ONNX folder of these weights (default: ``onnx_root / weights id``).
+        onnx_root: folder holding one export folder per set of weights (the app passes the
+            user's cache folder; ``voodoo-holo export onnx`` writes there).
+        engines_dir: TensorRT engine cache (the app passes the user's cache folder); without
+            it TensorRT is not used.
         build_missing: build absent TensorRT engines (minutes, with progress messages);
             False falls back to PyTorch instead.
         precision: TensorRT precision ("fp16" default; "bf16" keeps float32's range for the
@@ -81,6 +76,7 @@ class AccelConfig:
     backend: Backend = "auto"
     networks: tuple[str, ...] = NETWORK_NAMES
     onnx_dir: Path | None = None
+    onnx_root: Path | None = None
     engines_dir: Path | None = None
     build_missing: bool = True
     precision: Precision = "fp16"
@@ -214,13 +210,9 @@ def _make_runner(
     else:
         profile = ShapeProfile.fixed(shapes)
     key = engine_key(name, entry.sha256, profile, config.precision, dev.index)
-    if config.engines_dir is not None:
-        engines = config.engines_dir
-    else:
-        from app.paths import user_paths
-
-        engines = user_paths().engines_dir
-    path = ensure_engine(onnx_path, key, profile, engines, config.build_missing)
+    if config.engines_dir is None:
+        raise RuntimeError("no TensorRT engine cache folder was given (AccelConfig.engines_dir)")
+    path = ensure_engine(onnx_path, key, profile, config.engines_dir, config.build_missing)
     return TrtRunner(path, dev)
 
 
@@ -255,7 +247,9 @@ def accelerate(model: Voodoo3D, config: AccelConfig, weights_id: str) -> AccelRe
         backend = "tensorrt"
     if model.config.dtype != "float32":
         return fall_all(f"model dtype is {model.config.dtype}; engines take the float32 model's inputs")
-    onnx_dir = config.onnx_dir or default_onnx_dir(weights_id)
+    onnx_dir = config.onnx_dir or (config.onnx_root / weights_id if config.onnx_root else None)
+    if onnx_dir is None:
+        return fall_all("no ONNX folder was given (AccelConfig.onnx_dir / onnx_root)")
     try:
         manifest = read_manifest(onnx_dir)
     except FileNotFoundError:

@@ -5,7 +5,7 @@
   shell.
 * :meth:`MeshBackend.drive` frontalises the driver's landmarks, takes their offsets from the
   driver's *neutral* frame (the first frame it sees, or the one set by
-  :meth:`MeshBackend.set_driver_neutral`) and adds them, mapped to the source's size and
+  :meth:`MeshBackend.reset_neutral`) and adds them, mapped to the source's size and
   orientation, to the source face. The head pose comes from the driver's camera
   (``scene.camera``): render the view sweep around it, as with the neural backend.
 * :meth:`MeshBackend.render` draws the scene with a :class:`MeshRenderer`.
@@ -14,12 +14,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import moderngl
 import numpy as np
 
-from pipeline.avatar import FaceObservation, RenderedViews
+from pipeline.avatar import AvatarBackend, FaceObservation, RenderedViews
 from pipeline.cameras import Camera
 from pipeline.mesh.geometry import (
     frontalize,
@@ -95,13 +96,20 @@ def _smoothstep(e0: float, e1: float, x: float) -> float:
     return t * t * (3.0 - 2.0 * t)
 
 
-class MeshBackend:
+class MeshBackend(AvatarBackend[MeshSource, MeshScene]):
     """The ``mesh`` avatar. Holds the driver's neutral face and (lazily) one renderer."""
 
     name = "mesh"
 
-    def __init__(self, config: MeshBackendConfig = MeshBackendConfig()) -> None:
+    def __init__(
+        self,
+        config: MeshBackendConfig = MeshBackendConfig(),
+        gl_context: Callable[[], moderngl.Context] | None = None,
+    ) -> None:
+        """``gl_context`` makes the OpenGL context to draw with (created on the first render and
+        released by :meth:`close`); by default the renderer makes its own (EGL)."""
         self.config = config
+        self._gl_context = gl_context
         self._renderer: MeshRenderer | None = None
         self._sources: dict[str, MeshSource] = {}
         self._driver_neutral_cm: np.ndarray | None = None
@@ -141,8 +149,17 @@ class MeshBackend:
         """Make a source received from another process available to :meth:`render`."""
         self._sources = {source.key: source}
 
+    def has_source(self, key: str | None) -> bool:
+        return key is not None and key in self._sources
+
+    def adopt_source(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.load_source(MeshSource.from_arrays(arrays))
+
+    def scene_from_arrays(self, arrays: Mapping[str, np.ndarray]) -> MeshScene:
+        return MeshScene.from_arrays(arrays)
+
     # -- driving ------------------------------------------------------------------------
-    def set_driver_neutral(self, driver: FaceObservation | None) -> None:
+    def reset_neutral(self, driver: FaceObservation | None = None) -> None:
         """Use ``driver`` as the neutral face (None: the next driven frame becomes neutral)."""
         self._driver_neutral_cm = None if driver is None else frontalize(driver.landmarks_px)[0]
         self._last_offsets_cm = None
@@ -183,7 +200,10 @@ class MeshBackend:
     ) -> RenderedViews:
         """Draw ``scene`` for every camera (one batch)."""
         if self._renderer is None:
-            self._renderer = MeshRenderer(self.config.renderer)
+            if self._gl_context is None:
+                self._renderer = MeshRenderer(self.config.renderer)
+            else:
+                self._renderer = MeshRenderer(self.config.renderer, ctx=self._gl_context(), owns_ctx=True)
         if self._renderer.source_key != scene.source_key:
             src = self._sources.get(scene.source_key)
             if src is None:

@@ -88,13 +88,17 @@ class MeshRenderer:
         config: renderer settings.
         ctx: an existing moderngl context to draw with (e.g. a window's); by default the
             renderer creates and owns a standalone EGL context.
+        owns_ctx: release ``ctx`` in :meth:`close` (a context made for this renderer).
     """
 
     def __init__(
-        self, config: RendererConfig = RendererConfig(), ctx: moderngl.Context | None = None
+        self,
+        config: RendererConfig = RendererConfig(),
+        ctx: moderngl.Context | None = None,
+        owns_ctx: bool = False,
     ) -> None:
         self.config = config
-        self._owns_ctx = ctx is None
+        self._owns_ctx = ctx is None or owns_ctx
         self.ctx = moderngl.create_standalone_context(backend="egl") if ctx is None else ctx
         self._closed = False
         self._create_objects()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.avatar import FaceObservation, RenderedViews
+from pipeline.avatar import AvatarBackend, FaceObservation, RenderedViews
 from pipeline.cameras import Camera, stack_cameras
 from pipeline.messages import camera_from_arrays, camera_to_arrays
 from pipeline.voodoo.encoder import IMAGE_SIZE, PLANE_CHANNELS, PLANE_SIZE
@@ -118,8 +118,11 @@ class NeuralScene:
         )
 
 
-class NeuralBackend:
+class NeuralBackend(AvatarBackend[NeuralSource, NeuralScene]):
     """The ``neural`` avatar around a loaded :class:`Voodoo3D`.
+
+    Scenes carry the whole re-enacted tri-plane, so a renderer process needs no source state,
+    and expressions come from each driver crop on its own (there is no neutral frame).
 
     Args:
         model: the placed model (see :func:`load_backend`).
@@ -138,6 +141,18 @@ class NeuralBackend:
         cache = self.model.prepare_source(crop_to_signed(crop))
         return NeuralSource(cache, source.camera, hashlib.sha1(crop.tobytes()).hexdigest())
 
+    def has_source(self, key: str | None) -> bool:
+        return True
+
+    def adopt_source(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Nothing to keep: every scene is self-contained."""
+
+    def scene_from_arrays(self, arrays: Mapping[str, np.ndarray]) -> NeuralScene:
+        return NeuralScene.from_arrays(arrays)
+
+    def reset_neutral(self, driver: FaceObservation | None = None) -> None:
+        """VOODOO 3D transfers each driver frame's expression as it is: nothing to reset."""
+
     def drive(self, source: NeuralSource, driver: FaceObservation) -> NeuralScene:
         if not isinstance(source, NeuralSource):
             raise TypeError(f"NeuralBackend.drive needs a NeuralSource, got {type(source).__name__}")
@@ -147,27 +162,36 @@ class NeuralBackend:
     def render(
         self, scene: NeuralScene, cameras: Sequence[Camera], view_ids: Sequence[int] | None = None
     ) -> RenderedViews:
-        """All ``cameras`` of ``scene`` in one batch -> ``N x H x W x 3`` uint8 at the cameras' size."""
+        """All ``cameras`` of ``scene`` in one batch -> ``N x H x W x 3`` uint8 at the cameras' size.
+
+        The model draws square images: a ``W x H`` camera is drawn as the centred square of side
+        ``max(W, H)`` around it (:meth:`Camera.enclosing_square`) and cropped back.
+        """
         if not cameras:
             raise ValueError("NeuralBackend.render needs at least one camera")
-        size = (cameras[0].height, cameras[0].width)
-        if any((c.height, c.width) != size for c in cameras):
+        h, w = cameras[0].height, cameras[0].width
+        if any((c.height, c.width) != (h, w) for c in cameras):
             raise ValueError("NeuralBackend.render: all cameras of one batch must share one image size")
-        c2w, k = stack_cameras(cameras)
+        square = [c.enclosing_square() for c in cameras]
+        side = square[0].width
+        c2w, k = stack_cameras(square)
         out = self.model.render(
             scene.planes, torch.from_numpy(c2w), torch.from_numpy(k), super_resolve=self.super_resolve
         )
         image = out.image if out.image is not None else out.image_raw
+        size = (side, side)
         if tuple(image.shape[-2:]) != size:
             image = F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
         depth = F.interpolate(out.depth, size=size, mode="nearest")[:, 0]
         alpha = F.interpolate(out.alpha, size=size, mode="bilinear", align_corners=False)[:, 0]
+        y0, x0 = (side - h) // 2, (side - w) // 2
+        crop = (slice(y0, y0 + h), slice(x0, x0 + w))
         ids = list(range(len(cameras))) if view_ids is None else list(view_ids)
         return RenderedViews(
-            rgb_u8=signed_to_u8(image),
+            rgb_u8=np.ascontiguousarray(signed_to_u8(image)[:, crop[0], crop[1]]),
             view_ids=ids,
-            depth=depth.cpu().numpy().astype(np.float32),
-            alpha=alpha.clamp(0, 1).cpu().numpy().astype(np.float32),
+            depth=depth[:, crop[0], crop[1]].cpu().numpy().astype(np.float32),
+            alpha=alpha[:, crop[0], crop[1]].clamp(0, 1).cpu().numpy().astype(np.float32),
         )
 
 

@@ -24,10 +24,11 @@ def test_calling_an_unknown_address_without_its_key_says_how_to_get_it(capsys, t
 
 
 def test_peer_key_is_remembered_for_the_address(capsys):
+    from app.paths import user_paths
     from pipeline.security import KnownPeers
 
     key = zmq.curve_keypair()[0].decode()
     # A missing source photo stops the call after the key was checked and stored.
     assert main(["call", "[::1]:6000", "--peer-key", key, "--source", "missing.jpg", "--no-audio"]) == 2
     assert "missing.jpg" in capsys.readouterr().err
-    assert KnownPeers.load().key_for_host("[::1]:6000").key == key
+    assert KnownPeers.load(user_paths().known_peers_file).key_for_host("[::1]:6000").key == key

@@ -1,4 +1,4 @@
-"""OpenGL fixtures for display tests: one EGL context per test module, checked for GL errors."""
+"""OpenGL fixtures for display tests: one headless context per test module, checked for GL errors."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from display.gl import collect_gl_garbage
 
 @pytest.fixture(scope="module")
 def gl_ctx():
-    from display.gl import create_headless_context
+    from app.platform import create_gl_context
 
-    ctx = create_headless_context()
+    ctx = create_gl_context()
     yield ctx
     ctx.release()
 

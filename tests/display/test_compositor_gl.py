@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from calibration.patterns import view_colour
 from calibration.visual import parse_visual
+from display.patterns import view_colour
 from display.quilt import QuiltLayout, assemble_quilt
 
 pytestmark = pytest.mark.gl

@@ -179,8 +179,8 @@ def test_glsl_matches_numpy_on_random_calibrations(ctx, seed, gen3, tmp_path):
 def test_glsl_portrait_full_size_matches_numpy_and_looks_like_a_lenticular_image(ctx, tmp_path):
     from PIL import Image
 
-    from calibration.patterns import numbered_views
     from display.gl import LenticularPass, QuiltTexture
+    from display.patterns import numbered_views
     from display.quilt import layout_for_views
     from display.sinks import OffscreenSink
 

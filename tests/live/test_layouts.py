@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from app.layouts import LayoutError, auto_layout, bundled_layouts, load_layout
+from app.live.layouts import LayoutError, auto_layout, bundled_layouts, load_layout
 
 
 def test_bundled_layouts():

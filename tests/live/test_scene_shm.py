@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.live.roles import _SceneShm
 from pipeline.shm import SharedTensorReader
 from pipeline.wire import decode, encode
-from pipeline.workers.roles import _SceneShm
 
 
 def _arrays():

@@ -47,7 +47,7 @@ def test_open_mouth_driver_opens_the_source_mouth(
     be = MeshBackend()
     try:
         src = be.prepare_source(hopper_obs)
-        be.set_driver_neutral(astronaut_obs)
+        be.reset_neutral(astronaut_obs)
         neutral = be.drive(src, astronaut_obs)
         opened = be.drive(src, with_open_mouth(astronaut_obs))
         assert neutral.mouth_interior == 0.0 and opened.mouth_interior > 0.9

@@ -44,7 +44,7 @@ def test_frontal_view_matches_the_source_crop(
     obs: FaceObservation = request.getfixturevalue(f"{who}_obs")
     be: MeshBackend = request.getfixturevalue("mesh_backend")
     src = be.prepare_source(obs)
-    be.set_driver_neutral(None)
+    be.reset_neutral(None)
     scene = be.drive(src, obs)  # source = driver: no expression change, the source's pose
     views = be.render(scene, [scene.camera])
     img = views.rgb_u8[0]
@@ -82,7 +82,7 @@ def test_background_in_the_matte_is_not_drawn(astronaut_obs: FaceObservation) ->
     try:
         for obs, drawn in ((astronaut_obs, True), (holed, False)):
             src = be.prepare_source(obs)
-            be.set_driver_neutral(None)
+            be.reset_neutral(None)
             scene = be.drive(src, obs)
             alpha = be.render(scene, [scene.camera]).alpha[0]
             inner = alpha[hole][4:-4, 4:-4]
@@ -105,7 +105,7 @@ def test_view_sweep_is_tracked_in_every_view(
     """
     be = mesh_backend
     src = be.prepare_source(astronaut_obs)
-    be.set_driver_neutral(None)
+    be.reset_neutral(None)
     scene = be.drive(src, astronaut_obs)
     cams = view_sweep(scene.camera, 24, mode="orbit")
     views = be.render(scene, cams)
@@ -218,7 +218,7 @@ def test_render_lands_where_the_camera_projects(
     """Conventions: the rendered face sits where Camera.project puts its vertices (incl. off-axis views)."""
     be = mesh_backend
     src = be.prepare_source(astronaut_obs)
-    be.set_driver_neutral(None)
+    be.reset_neutral(None)
     scene = be.drive(src, astronaut_obs)
     for cam in view_sweep(scene.camera, 3, mode="offaxis"):
         cam = cam.with_size(256)

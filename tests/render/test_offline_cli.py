@@ -45,7 +45,7 @@ def test_a_driver_file_that_is_not_a_video_is_refused_in_one_line(tmp_path: Path
         (lambda d: ["--driver", str(d / "missing.mp4")], "does not exist"),
         (lambda d: ["--source", str(d / "missing.jpg")], "source photo"),
         (lambda d: ["--driver", str(d)], "contains no images"),
-        (lambda d: ["--view-size", "8"], "view size must be 32..2048"),
+        (lambda d: ["--view-size", "8"], "view size must be 16..2048"),
         (lambda d: ["--backend", "neural"], "needs the VOODOO 3D weights"),
         (lambda d: ["--format", "views", "--out", str(d / "x.mp4")], "give an output folder"),
     ],

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from render_helpers import decode_errors, read_video
 
-from app.render import quilt_layout
+from app.compose import plan_views
 from display.quilt import split_quilt
 from pipeline.mesh.geometry import frontalize, mouth_opening_ratio
 
@@ -42,7 +42,7 @@ def test_default_render_writes_the_sample_quilt_video_here(tmp_path: Path) -> No
     # The astronaut re-enacts the clip: her mouth opens when Grace Hopper's does (t = 2.2 s).
     from pipeline.tracking import PhotoError, PhotoPreprocessor
 
-    layout = quilt_layout(24, 384, 0.75)
+    layout = plan_views(24, 384).quilt
     ratios = []
     with PhotoPreprocessor() as pp:
         for i in (0, 55):

@@ -4,41 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from app.render import (
-    RenderConfig,
-    RenderError,
-    crop_views,
-    output_paths,
-    probe_video,
-    quilt_layout,
-    sample_driver,
-    sample_source,
-)
+from app.compose import AvatarChoice, plan_views
+from app.render import RenderConfig, output_paths, sample_driver, sample_source
 from display.quilt import parse_quilt_filename
+from display.video import VideoError, probe_video
 
 
-def test_default_quilt_is_6x4_portrait_tiles_cut_from_square_views() -> None:
-    layout = quilt_layout(24, 384, 0.75)
+def test_default_quilt_is_6x4_of_portrait_views() -> None:
+    layout = plan_views(24, 384).quilt
     assert (layout.cols, layout.rows, layout.tile_w_px, layout.tile_h_px) == (6, 4, 288, 384)
     assert (layout.quilt_w_px, layout.quilt_h_px, layout.num_views) == (1728, 1536, 24)
-    square = quilt_layout(24, 256, 1.0)
+    square = plan_views(24, 256, aspect=1.0).quilt
     assert (square.tile_w_px, square.tile_h_px) == (256, 256) and square.cols * square.rows == 24
-    wide = quilt_layout(8, 320, 16 / 9)
-    assert wide.tile_w_px == 320 and wide.tile_h_px == 180 and wide.tile_w_px <= 320
-
-
-def test_crop_views_takes_the_centre_of_each_view() -> None:
-    views = np.zeros((2, 8, 8, 3), np.uint8)
-    views[:, :, 2:6] = 200  # a centred vertical band 4 px wide
-    views[1, :, 2:6] = 100
-    tiles = crop_views(views, 4, 8)
-    assert tiles.shape == (2, 8, 4, 3)
-    assert np.all(tiles[0] == 200) and np.all(tiles[1] == 100)
-    with pytest.raises(ValueError, match="cannot crop"):
-        crop_views(views, 10, 8)
+    wide = plan_views(8, 320, aspect=16 / 9).quilt
+    assert wide.tile_w_px == 320 and wide.tile_h_px == 180
 
 
 def test_output_names(tmp_path: Path) -> None:
@@ -50,7 +31,11 @@ def test_output_names(tmp_path: Path) -> None:
     sbs = RenderConfig(source=Path("me.jpg"), driver=Path("d.mp4"), out=tmp_path, format="sbs")
     assert output_paths(sbs) == [tmp_path / "me_sbs.mp4"]
     views = RenderConfig(
-        source=Path("me.jpg"), driver=Path("d.mp4"), out=tmp_path, format="views", num_views=3
+        plan=plan_views(3, 384),
+        source=Path("me.jpg"),
+        driver=Path("d.mp4"),
+        out=tmp_path,
+        format="views",
     )
     assert output_paths(views) == [tmp_path / "me_views" / f"view_0{v}.mp4" for v in range(3)]
 
@@ -58,11 +43,7 @@ def test_output_names(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"view_size": 8}, "view size"),
-        ({"num_views": 0}, "number of views"),
-        ({"aspect": 0.0}, "aspect"),
         ({"format": "gif"}, "format"),
-        ({"backend": "neural"}, "weights"),
         ({"max_frames": 0}, "number of frames"),
         ({"format": "views", "out": Path("x.mp4")}, "output folder"),
     ],
@@ -70,6 +51,20 @@ def test_output_names(tmp_path: Path) -> None:
 def test_config_refuses_bad_values(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RenderConfig(source=Path("me.jpg"), driver=Path("d.mp4"), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: plan_views(24, 8), "view size"),
+        (lambda: plan_views(0, 384), "number of views"),
+        (lambda: plan_views(24, 384, aspect=0.0), "aspect"),
+        (lambda: AvatarChoice("neural"), "weights"),
+    ],
+)
+def test_choices_refuse_bad_values(make, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 def test_probe_reads_the_sample_clip_and_refuses_a_text_file(tmp_path: Path) -> None:
@@ -85,5 +80,5 @@ def test_probe_reads_the_sample_clip_and_refuses_a_text_file(tmp_path: Path) -> 
     assert sample_driver().stat().st_size < 1_000_000
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n")
-    with pytest.raises(RenderError, match="no readable video"):
+    with pytest.raises(VideoError, match="no readable video"):
         probe_video(text)

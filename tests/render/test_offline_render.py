@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 from render_helpers import FFMPEG, clip_frames, decode_errors, mean_abs_diff, read_video, write_folder
 
-from app.render import RenderConfig, probe_video, quilt_layout, render_offline, sample_driver, sample_source
+from app.compose import plan_views
+from app.render import RenderConfig, render_offline, sample_driver, sample_source
 from display.quilt import split_quilt
+from display.video import probe_video
 
 pytestmark = pytest.mark.gl
 
@@ -39,11 +41,11 @@ def test_image_folder_driver_with_faceless_frames_holds_the_pose(tmp_path: Path)
         frames[i] = blank
     folder = write_folder(tmp_path / "driver", frames)
     cfg = RenderConfig(
-        source=sample_source(), driver=folder, out=tmp_path / "out", num_views=6, view_size=96, image_fps=12.0
+        plan=plan_views(6, 96), source=sample_source(), driver=folder, out=tmp_path / "out", image_fps=12.0
     )
     result = render_offline(cfg, progress=False, log_fn=_quiet)
 
-    layout = quilt_layout(6, 96, 0.75)
+    layout = plan_views(6, 96).quilt
     [path] = result.paths
     assert path.name == "astronaut_qs3x2a0.75.mp4"
     assert (result.frames_total, result.frames_without_face, result.interrupted) == (20, len(faceless), False)
@@ -61,9 +63,8 @@ def test_image_folder_driver_with_faceless_frames_holds_the_pose(tmp_path: Path)
 
 
 def test_views_format_writes_one_video_per_view(tmp_path: Path) -> None:
-    cfg = RenderConfig(
-        source=sample_source(), driver=sample_driver(), out=tmp_path, format="views", num_views=3,
-        view_size=64, max_frames=4,
+    cfg = RenderConfig(plan=plan_views(3, 64),
+        source=sample_source(), driver=sample_driver(), out=tmp_path, format="views", max_frames=4,
     )  # fmt: skip
     result = render_offline(cfg, progress=False, log_fn=_quiet)
     assert [p.name for p in result.paths] == ["view_00.mp4", "view_01.mp4", "view_02.mp4"]
@@ -71,7 +72,7 @@ def test_views_format_writes_one_video_per_view(tmp_path: Path) -> None:
     videos = []
     for p in result.paths:
         frames, size, fps = read_video(p)
-        assert len(frames) == 4 and size == (64, 64) and fps == 25.0
+        assert len(frames) == 4 and size == (48, 64) and fps == 25.0
         videos.append(frames)
     # Left-most and right-most cameras see the head differently.
     assert mean_abs_diff(videos[0][0], videos[2][0]) > 3.0
@@ -113,13 +114,14 @@ def test_side_by_side_keeps_the_driver_audio(tmp_path: Path) -> None:
     )  # fmt: skip
     assert probe_video(driver).has_audio
     cfg = RenderConfig(
-        source=sample_source(), driver=driver, out=tmp_path / "out", format="sbs", view_size=96
+        plan=plan_views(24, 96), source=sample_source(), driver=driver, out=tmp_path / "out", format="sbs"
     )
     result = render_offline(cfg, progress=False, log_fn=_quiet)
     [path] = result.paths
     assert path.name == "astronaut_sbs.mp4" and result.audio
     probe = probe_video(path)
-    assert probe.has_audio and probe.frames == 20 and (probe.width, probe.height) == (288, 96)
+    # source 96 x 96 | driver 96 x 96 | the centre view, 72 x 96 at the default 0.75 aspect
+    assert probe.has_audio and probe.frames == 20 and (probe.width, probe.height) == (264, 96)
     freq, seconds = _dominant_frequency_hz(path)
     assert abs(freq - 440.0) < 5.0 and 0.6 < seconds < 1.2, (freq, seconds)
 
@@ -133,7 +135,10 @@ def test_side_by_side_keeps_the_driver_audio(tmp_path: Path) -> None:
     assert mean_abs_diff(frame[:, :96], source_panel) < 8.0
     assert mean_abs_diff(frame[:, 96:192], driver_panel) < 8.0
     result_panel = frame[:, 192:]
-    assert result_panel[24:72, 24:72].mean() > 60 and mean_abs_diff(result_panel, driver_panel) > 10.0
+    assert result_panel.shape[:2] == (96, 72)
+    assert (
+        result_panel[24:72, 12:60].mean() > 60 and mean_abs_diff(result_panel, driver_panel[:, 12:84]) > 10.0
+    )
 
 
 def _render_cli(args: list[str], cwd: Path) -> subprocess.Popen:
@@ -196,7 +201,9 @@ def test_ctrl_c_keeps_a_playable_file_and_resume_finishes_it(tmp_path: Path) -> 
 
     # 3. The result is the uninterrupted render, frame for frame (not shifted, not restarted).
     ref = render_offline(
-        RenderConfig(source=sample_source(), driver=folder, out=tmp_path / "ref", view_size=96, crf=0),
+        RenderConfig(
+            plan=plan_views(24, 96), source=sample_source(), driver=folder, out=tmp_path / "ref", crf=0
+        ),
         progress=False,
         log_fn=_quiet,
     )
@@ -216,7 +223,12 @@ def test_ctrl_c_keeps_a_playable_file_and_resume_finishes_it(tmp_path: Path) -> 
     assert 0 < survived < 50
     again = render_offline(
         RenderConfig(
-            source=sample_source(), driver=folder, out=crashed.parent, view_size=96, crf=0, resume=True
+            plan=plan_views(24, 96),
+            source=sample_source(),
+            driver=folder,
+            out=crashed.parent,
+            crf=0,
+            resume=True,
         ),
         progress=False,
         log_fn=_quiet,

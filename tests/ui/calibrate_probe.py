@@ -21,9 +21,9 @@ from PIL import Image  # noqa: E402
 from pyglet.window import key  # noqa: E402
 
 from app.ui.calibrate_app import CalibrateApp  # noqa: E402
-from calibration.patterns import numbered_views  # noqa: E402
 from calibration.visual import load_visual  # noqa: E402
 from display.lenticular import interleave_numpy  # noqa: E402
+from display.patterns import numbered_views  # noqa: E402
 
 
 def frame(app: CalibrateApp, name: str, out: Path) -> np.ndarray:

@@ -20,7 +20,7 @@ from PIL import Image  # noqa: E402
 from pyglet.window import key  # noqa: E402
 
 from app.ui.preview_app import LiveWorker, PreviewApp, PreviewOptions  # noqa: E402
-from pipeline.reenact import ReenactSettings, create_backend  # noqa: E402
+from pipeline.reenact import ViewSettings, create_backend  # noqa: E402
 
 
 def tick_until(app: PreviewApp, done, max_ticks: int = 50000) -> None:
@@ -41,7 +41,7 @@ def shot(app: PreviewApp, path: Path) -> np.ndarray:
 
 def main() -> None:
     source, driver, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-    opts = PreviewOptions(source, driver, ReenactSettings(num_views=24, view_size=192), True, (320, 240))
+    opts = PreviewOptions(source, driver, ViewSettings(num_views=24, view_size=192), True, (320, 240))
     worker = LiveWorker(opts, lambda: create_backend("mesh"))
     worker.start()
     app = PreviewApp(opts, worker)

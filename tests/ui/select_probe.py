@@ -128,7 +128,8 @@ def firstrun(folder: Path, out: Path) -> dict:
     """A plain call with no photo stored: resolve_source opens the window; we pick the best photo."""
     import pyglet
 
-    from app import session
+    from app.commands.select import choose_photo
+    from app.compose import AvatarChoice, resolve_source
 
     def drive(dt: float) -> None:
         windows = list(pyglet.app.windows)
@@ -141,7 +142,7 @@ def firstrun(folder: Path, out: Path) -> dict:
         app.window.dispatch_event("on_key_press", key.ENTER, 0)  # and use it
 
     pyglet.clock.schedule_once(drive, 0.05)
-    chosen = session.resolve_source(None, photos_folder=folder, backend="mesh")
+    chosen = resolve_source(None, pick=lambda: choose_photo(folder, AvatarChoice("mesh")))
     from app.config import load_config
 
     return {"chosen": str(chosen), "stored": load_config().get("source_photo")}

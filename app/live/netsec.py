@@ -3,8 +3,7 @@
 ipc endpoints stay unencrypted (they never leave the machine). Every ``tcp://`` socket is a
 CURVE server when it binds (clients are checked against the accepted keys, see
 :mod:`pipeline.security`) or a CURVE client pinned to the launcher machine's key when it
-connects. A role gets ``options["curve"] = {"server_key": Z85}`` from the launcher when any link
-is tcp.
+connects. A role gets ``RoleConfig.curve_server_key`` from the launcher when its links are tcp.
 """
 
 from __future__ import annotations
@@ -13,7 +12,29 @@ from typing import Any
 
 import zmq
 
-__all__ = ["CurveSockets", "split_host_port"]
+__all__ = ["CurveSockets", "free_port_range", "split_host_port"]
+
+
+def free_port_range(count: int, host: str = "127.0.0.1", attempts: int = 50) -> int:
+    """The first of ``count`` consecutive tcp ports on ``host`` that are free right now."""
+    import random
+    import socket
+
+    for _ in range(attempts):
+        base = random.randint(20000, 60000 - count)
+        held = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(s)
+                s.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise OSError(f"no {count} consecutive free tcp ports on {host}")
 
 
 def split_host_port(text: str, default_port: int) -> tuple[str, int]:
@@ -41,12 +62,13 @@ class CurveSockets:
     """Applies CURVE to a context's tcp sockets (one ZAP authenticator per context)."""
 
     def __init__(self, ctx: zmq.Context, server_key: str) -> None:
+        from app.paths import user_paths
         from pipeline.security import KnownPeers, load_or_create_keypair
 
         self.ctx = ctx
         self.server_key = server_key
-        self.keypair = load_or_create_keypair()
-        self._peers = KnownPeers.load()
+        self.keypair = load_or_create_keypair(user_paths().keys_dir)
+        self._peers = KnownPeers.load(user_paths().known_peers_file)
         self._auth: Any = None
 
     def _allow(self, client_key: bytes) -> bool:

@@ -1,6 +1,6 @@
 """What every role process shares: its config, ZeroMQ sockets, heartbeats, statistics, stop.
 
-A role is a loop ``receive -> call the pure core -> send`` (see :mod:`pipeline.workers.roles`).
+A role is a loop ``receive -> call the pure core -> send`` (see :mod:`app.live.roles`).
 This module holds the plumbing so that the loops stay short:
 
 * :class:`RoleConfig` — everything a role needs, passed by the launcher as JSON.
@@ -20,21 +20,26 @@ Link semantics (chosen per link, visible here):
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 from collections import defaultdict, deque
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import zmq
 
+from app.compose import AvatarChoice, OutputChoice, ViewPlan, plan_views
+from app.jsonconfig import from_json, to_json
 from pipeline.messages import heartbeat_message
 from pipeline.wire import Message, WireError, decode, encode
 
 __all__ = ["RoleConfig", "RoleRuntime", "Stats"]
+
+
+RoleName = Literal["capture", "estimator", "renderer", "compositor"]
 
 
 @dataclass
@@ -46,31 +51,37 @@ class RoleConfig:
         name: unique name in the graph (``renderer-2``).
         endpoints: link name -> ZeroMQ endpoint to connect to (``ipc://...`` or ``tcp://host:port``).
         bind_endpoints: where a binding role binds a link when that differs (``tcp://0.0.0.0:port``).
-        views: the sweep indices this renderer draws (renderers only).
-        num_views / view_size: the whole sweep and the rendered size of each view.
-        backend: ``mesh`` | ``neural``; ``weights``: checkpoint for the neural backend.
+        plan: the whole sweep (views, size, cameras) and its quilt.
+        view_ids: the sweep indices this renderer draws (renderers only).
+        avatar: the avatar (backend, weights, device inside this pinned process).
+        output: where the compositor shows the views.
         source: the source photo; ``driver``: a video/folder path or a webcam index.
-        sink: compositor output: ``headless`` | ``preview`` | ``lookingglass``.
+        loop_driver: start a driver file again when it ends.
+        renderers: the renderers the estimator waits for before publishing a new scene.
+        straggler_s: publish anyway after this long when a renderer is late or dead.
+        shared_memory: tri-planes to the renderers through shared memory (all roles on this host).
+        curve_server_key: the launcher machine's public key when links are on tcp (CURVE).
         heartbeat_s: heartbeat period.
         launcher_pid: the role exits when this process disappears (no orphans).
-        options: role-specific values (sweep mode, calibration path, loop, ...).
     """
 
-    role: str
+    role: RoleName
     name: str
     endpoints: dict[str, str]
     bind_endpoints: dict[str, str] = field(default_factory=dict)
-    views: list[int] = field(default_factory=list)
-    num_views: int = 24
-    view_size: int = 512
-    backend: str = "mesh"
-    weights: str | None = None
-    source: str | None = None
+    plan: ViewPlan = field(default_factory=plan_views)
+    view_ids: list[int] = field(default_factory=list)
+    avatar: AvatarChoice = field(default_factory=AvatarChoice)
+    output: OutputChoice = field(default_factory=OutputChoice)
+    source: Path | None = None
     driver: str | None = None
-    sink: str = "headless"
+    loop_driver: bool = True
+    renderers: list[str] = field(default_factory=list)
+    straggler_s: float = 1.0
+    shared_memory: bool = True
+    curve_server_key: str | None = None
     heartbeat_s: float = 0.5
     launcher_pid: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.role not in ("capture", "estimator", "renderer", "compositor"):
@@ -79,11 +90,11 @@ class RoleConfig:
             raise ValueError("heartbeat_s must be positive")
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        return to_json(self)
 
     @classmethod
     def from_json(cls, text: str) -> RoleConfig:
-        return cls(**json.loads(text))
+        return from_json(cls, text)
 
 
 class Stats:
@@ -137,12 +148,11 @@ class RoleRuntime:
     def __init__(self, cfg: RoleConfig) -> None:
         self.cfg = cfg
         self.ctx = zmq.Context()
-        curve = cfg.options.get("curve")
         self.curve = None
-        if curve:
-            from pipeline.workers.netsec import CurveSockets
+        if cfg.curve_server_key:
+            from app.live.netsec import CurveSockets
 
-            self.curve = CurveSockets(self.ctx, str(curve["server_key"]))
+            self.curve = CurveSockets(self.ctx, cfg.curve_server_key)
         self.stats = Stats()
         self.stop = False
         self._sockets: list[zmq.Socket] = []

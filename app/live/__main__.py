@@ -1,18 +1,18 @@
-"""Entry point of a role process: ``python -m pipeline.workers CONFIG_JSON``."""
+"""Entry point of a role process: ``python -m app.live CONFIG_JSON``."""
 
 from __future__ import annotations
 
 import sys
 
-from pipeline.workers.runtime import RoleConfig
+from app.live.runtime import RoleConfig
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m pipeline.workers CONFIG_JSON", file=sys.stderr)
+        print("usage: python -m app.live CONFIG_JSON", file=sys.stderr)
         return 2
     cfg = RoleConfig.from_json(argv[0])
-    from pipeline.workers import roles
+    from app.live import roles
 
     return roles.run_role(cfg)
 

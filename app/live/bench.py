@@ -22,25 +22,29 @@ SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
 
 
 def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
-    from app.launcher import CallSettings, Launcher
-    from app.layouts import auto_layout, load_layout
-    from app.session import choose_backend, count_cuda_gpus
+    from app.compose import OutputChoice, choose_avatar, plan_views
+    from app.live.launcher import CallSettings, Launcher
+    from app.live.layouts import auto_layout, load_layout
+    from app.platform import count_cuda_gpus
 
     num_gpus = count_cuda_gpus() if args.device != "cpu" else 0
     layout = auto_layout(num_gpus) if num_gpus else load_layout("cpu")
     views = max(args.view_counts) if args.view_counts else layout.num_views
     view_size = 96 if args.quick else layout.view_size
     layout = layout.with_views(views, view_size)
-    backend, weights = choose_backend("auto", args.weights, num_gpus, log=lambda m: print(m))
+    avatar = choose_avatar("auto", args.weights, count_gpus=lambda: num_gpus)
+    if avatar.note:
+        print(avatar.note)
+    backend = avatar.backend
     duration = 15.0 if args.quick else 40.0
     with tempfile.TemporaryDirectory(prefix="voodoo-holo-bench-") as tmp:
         metrics = Path(tmp) / "metrics.json"
         settings = CallSettings(
-            source=str(SAMPLES / "astronaut.jpg"),
+            source=SAMPLES / "astronaut.jpg",
             driver=str(SAMPLES / "hopper_driver.mp4"),
-            backend=backend,
-            weights=weights,
-            sink="headless",
+            avatar=avatar,
+            output=OutputChoice("headless"),
+            plan=plan_views(views, view_size),
             duration_s=duration,
             metrics_out=metrics,
         )

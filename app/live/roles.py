@@ -21,9 +21,12 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from typing import Any
 
 import zmq
 
+from app.live.runtime import RoleConfig, RoleRuntime
+from pipeline.avatar import AvatarBackend
 from pipeline.messages import (
     driver_frame_from_message,
     driver_frame_to_message,
@@ -32,7 +35,6 @@ from pipeline.messages import (
     views_to_message,
 )
 from pipeline.wire import Message, WireError
-from pipeline.workers.runtime import RoleConfig, RoleRuntime
 
 __all__ = ["EXIT_CONFIG", "run_role"]
 
@@ -45,19 +47,9 @@ class FatalRoleError(RuntimeError):
     """A configuration problem: report it and stop the call instead of restarting."""
 
 
-def _settings(cfg: RoleConfig):
-    from pipeline.reenact import ReenactSettings
-
-    return ReenactSettings(cfg.num_views, cfg.view_size, cfg.options.get("sweep", "offaxis"))
-
-
-def _backend(cfg: RoleConfig):
-    from pipeline.reenact import create_backend
-
+def _backend(cfg: RoleConfig) -> AvatarBackend[Any, Any]:
     try:
-        return create_backend(
-            cfg.backend, weights=cfg.weights, device=cfg.options.get("device", "cpu"), progress=False
-        )
+        return cfg.avatar.build(progress=False)
     except Exception as e:
         # Weights that cannot be loaded will not load after a restart either.
         from pipeline.voodoo.checkpoint import CheckpointError
@@ -70,42 +62,37 @@ def _backend(cfg: RoleConfig):
 # -- capture ------------------------------------------------------------------------------
 def run_capture(rt: RoleRuntime) -> int:
     from pipeline.capture import CaptureError, open_source
-    from pipeline.tracking import StreamTracker
+    from pipeline.tracking import StreamTracker, track_frames
 
     cfg = rt.cfg
     try:
-        src = open_source(cfg.driver, loop=bool(cfg.options.get("loop", True)), realtime=True)
+        src = open_source(cfg.driver, loop=cfg.loop_driver, realtime=True)
     except CaptureError as e:
         raise FatalRoleError(str(e)) from e
     out = rt.socket(zmq.PUSH, "frames", bind=False, hwm=1)
     tracker = StreamTracker()
     try:
-        while not rt.should_stop():
+        for t in track_frames(src, tracker):
             rt.heartbeat(source=src.description)
-            try:
-                frame = src.read()
-            except CaptureError as e:
-                raise FatalRoleError(str(e)) from e
-            if frame is None:
-                log.info("capture: the driver ended")
-                rt.heartbeat(force=True, driver_ended=True)
+            if rt.should_stop():
                 return 0
             rt.stats.tick("frames_captured")
-            t0 = time.perf_counter()
-            try:
-                obs = tracker.track(frame.rgb_u8, frame.t_capture_ns)
-            except Exception as e:  # one bad frame must not end the call; count and go on
+            if t.error:
                 rt.stats.count("track_errors")
-                log.warning("capture: frame %d could not be tracked: %s", frame.seq, e)
+                log.warning("capture: frame %d could not be tracked: %s", t.frame.seq, t.error)
                 continue
-            rt.stats.time("track", (time.perf_counter() - t0) * 1e3)
-            if obs is None:
+            rt.stats.time("track", t.track_ms)
+            if t.face is None:
                 rt.stats.count("no_face")
                 continue
-            if not obs.tracked:
+            if not t.face.tracked:
                 rt.stats.count("face_lost_held")
-            if rt.send(out, driver_frame_to_message(obs), drop_key="frames_dropped_busy"):
+            if rt.send(out, driver_frame_to_message(t.face), drop_key="frames_dropped_busy"):
                 rt.stats.tick("frames_sent")
+        log.info("capture: the driver ended")
+        rt.heartbeat(force=True, driver_ended=True)
+    except CaptureError as e:
+        raise FatalRoleError(str(e)) from e
     finally:
         tracker.close()
         src.close()
@@ -114,6 +101,7 @@ def run_capture(rt: RoleRuntime) -> int:
 
 # -- estimator ----------------------------------------------------------------------------
 def run_estimator(rt: RoleRuntime) -> int:
+    from pipeline.reenact import scene_source_key
     from pipeline.tracking import PhotoError, prepare_photo
 
     cfg = rt.cfg
@@ -126,7 +114,7 @@ def run_estimator(rt: RoleRuntime) -> int:
     source = backend.prepare_source(face)
     rt.stats.time("prepare_source", (time.perf_counter() - t0) * 1e3)
     source_arrays = source.to_arrays()
-    source_key = getattr(source, "key", "")
+    source_key = scene_source_key(source_arrays) or ""
     frames = rt.socket(zmq.PULL, "frames", bind=True, hwm=2)
     scenes = rt.socket(zmq.PUB, "scene", bind=True, hwm=2)
     serve = rt.socket(zmq.REP, "source", bind=True, hwm=16)
@@ -136,12 +124,12 @@ def run_estimator(rt: RoleRuntime) -> int:
         poller.register(s, zmq.POLLIN)
     # Flow control: a new scene goes out when every renderer has finished the previous one
     # (so all views of a frame share one seq), or after straggler_s when one is late or dead.
-    renderers = set(cfg.options.get("renderers", []))
-    straggler_s = float(cfg.options.get("straggler_s", 1.0))
+    renderers = set(cfg.renderers)
+    straggler_s = cfg.straggler_s
     ready: set[str] = set(renderers)
     last_pub = 0.0
     pending: Message | None = None
-    shm = _SceneShm(enabled=not cfg.options.get("curve") and cfg.options.get("shm", True))
+    shm = _SceneShm(enabled=cfg.curve_server_key is None and cfg.shared_memory)
     try:
         while not rt.should_stop():
             rt.heartbeat()
@@ -249,22 +237,21 @@ class _SourceClient:
 
 
 def run_renderer(rt: RoleRuntime) -> int:
-    from pipeline.reenact import scene_from_arrays, scene_source_key, source_from_arrays, sweep_cameras
+    from pipeline.reenact import scene_source_key, sweep_cameras
 
     cfg = rt.cfg
-    settings = _settings(cfg)
+    settings = cfg.plan.views
     backend = _backend(cfg)
     scenes = rt.socket(zmq.SUB, "scene", bind=False, hwm=2)
     out = rt.socket(zmq.PUSH, "views", bind=False, hwm=8)
     credits = rt.socket(zmq.PUSH, "ready", bind=False, hwm=4)
     client = _SourceClient(rt)
-    have_key: str | None = None
     ready_msg = Message("control", meta={"ready": cfg.name})
     reader = None
     rt.send(credits, ready_msg)
     try:
         while not rt.should_stop():
-            rt.heartbeat(views=cfg.views)
+            rt.heartbeat(views=cfg.view_ids)
             msg = rt.recv_latest(scenes, timeout_ms=100)
             if msg is None:
                 continue
@@ -285,27 +272,25 @@ def run_renderer(rt: RoleRuntime) -> int:
                     rt.stats.count("shm_overwritten")  # the estimator moved on: wait for the next
                     continue
                 arrays.update(big)
-            key = scene_source_key(arrays)
-            if backend.name == "mesh" and key != have_key:
+            if not backend.has_source(scene_source_key(arrays)):
                 src = client.fetch()
                 if src is None or src.kind != "source":
                     continue
                 try:
-                    source_from_arrays(backend, src.arrays)
+                    backend.adopt_source(src.arrays)
                 except (ValueError, KeyError) as e:
                     rt.stats.count("bad_source")
                     log.warning("%s: bad source state: %s", cfg.name, e)
                     continue
-                have_key = key
             try:
-                scene = scene_from_arrays(backend, arrays)
+                scene = backend.scene_from_arrays(arrays)
             except (ValueError, KeyError, WireError) as e:
                 rt.stats.count("bad_scene")
                 log.warning("%s: bad scene: %s", cfg.name, e)
                 continue
             t0 = time.perf_counter()
-            cams = sweep_cameras(scene.camera, settings, cfg.views)
-            views = backend.render(scene, cams, cfg.views)
+            cams = sweep_cameras(scene.camera, settings, cfg.view_ids)
+            views = backend.render(scene, cams, cfg.view_ids)
             rt.stats.time("render", (time.perf_counter() - t0) * 1e3)
             if rt.send(out, views_to_message(msg.seq, msg.t_capture_ns, views, worker=cfg.name)):
                 rt.stats.tick("batches_sent")
@@ -313,51 +298,26 @@ def run_renderer(rt: RoleRuntime) -> int:
     finally:
         if reader is not None:
             reader.close()
-        close = getattr(backend, "close", None)
-        if close:
-            close()
+        backend.close()
     return 0
 
 
 # -- compositor ---------------------------------------------------------------------------
-def _quilt_layout(cfg: RoleConfig):
-    from display.quilt import layout_for_views
-
-    return layout_for_views(cfg.num_views, 1.0, cfg.view_size)
-
-
 def run_compositor(rt: RoleRuntime) -> int:
+    from app.platform import create_gl_context
+    from display.output import open_output
+
     cfg = rt.cfg
-    layout = _quilt_layout(cfg)
     views_in = rt.socket(zmq.PULL, "views", bind=True, hwm=64)
     last_seq = -1
-    app = None
-    if cfg.sink == "headless":
-        from display.compositor import Compositor, CompositorConfig
-        from display.gl import create_headless_context
-        from display.sinks import OffscreenSink
-
-        ctx = create_headless_context()
-        w, h = layout.tile_w_px * layout.cols, layout.tile_h_px * layout.rows
-        comp = Compositor(OffscreenSink(ctx, w, h), CompositorConfig(layout, "quilt", show_status=False))
-    else:
-        from display.window import configure_pyglet
-
-        configure_pyglet(headless=False)
-        from calibration.discovery import NoCalibrationError, resolve_calibration
-        from calibration.visual import CalibrationError
-        from display.window import DisplayApp, open_display
-
-        calibration = None
-        if cfg.sink == "lookingglass":
-            try:
-                calibration = resolve_calibration(cfg.options.get("calibration")).calibration
-            except NoCalibrationError as e:
-                log.warning("%s", e)
-            except CalibrationError as e:
-                raise FatalRoleError(str(e)) from e
-        window, comp = open_display(calibration, layout, force_preview=cfg.sink == "preview")
-        app = DisplayApp(window, comp)
+    out = cfg.output
+    try:
+        comp, app = open_output(
+            out.kind, cfg.plan.quilt, out.calibration, make_context=create_gl_context,
+            window_xy=out.window_xy, caption="voodoo-holo live call", log=log.warning,
+        )  # fmt: skip
+    except RuntimeError as e:
+        raise FatalRoleError(str(e)) from e
     try:
         while not rt.should_stop():
             rt.heartbeat(last_seq=last_seq, status=comp.status_text())

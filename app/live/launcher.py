@@ -1,6 +1,6 @@
 """The launcher: spawns every role of a live call as its own process and supervises it.
 
-* Each role runs ``python -m pipeline.workers CONFIG_JSON`` with ``CUDA_VISIBLE_DEVICES`` set
+* Each role runs ``python -m app.live CONFIG_JSON`` with ``CUDA_VISIBLE_DEVICES`` set
   from the layout before the child imports torch (GPU pinning).
 * Endpoints are ``ipc://`` files in a private run folder (removed at exit), so nothing listens
   on the network.
@@ -29,23 +29,38 @@ from typing import Any
 
 import zmq
 
-from app.layouts import Layout, RoleSpec
+from app.compose import AvatarChoice, OutputChoice, ViewPlan, plan_views
+from app.live.layouts import Layout, RoleSpec
+from app.live.netsec import free_port_range, split_host_port
+from app.live.roles import EXIT_CONFIG
+from app.live.runtime import RoleConfig
+from app.platform import link_transport
 from pipeline.wire import WireError, decode
-from pipeline.workers.roles import EXIT_CONFIG
-from pipeline.workers.runtime import RoleConfig
 
 __all__ = ["CallSettings", "Launcher"]
 
 
 @dataclass
 class CallSettings:
-    """What the user asked for (the CLI builds this)."""
+    """What the user asked for (:mod:`app.commands.live` builds it from the command line).
 
-    source: str
+    Attributes:
+        source: the source photo.
+        driver: a webcam index, a video file or a folder of frames (None: webcam 0).
+        avatar / output / plan: the session's choices (see :mod:`app.compose`); ``plan`` must
+            have the layout's number of views.
+        duration_s: end the call after this long.
+        metrics_out: JSON file rewritten every ``metrics_interval_s`` and at the end.
+        loop_driver: start a driver file again when it ends.
+        expose: ``HOST:PORT`` to put the links on tcp (CURVE) for roles on other hosts.
+        remote_roles: roles that another host runs (``voodoo-holo worker``).
+    """
+
+    source: Path
     driver: str | None = None
-    backend: str = "mesh"
-    weights: str | None = None
-    sink: str = "headless"
+    avatar: AvatarChoice = field(default_factory=AvatarChoice)
+    output: OutputChoice = field(default_factory=OutputChoice)
+    plan: ViewPlan = field(default_factory=plan_views)
     duration_s: float | None = None
     metrics_out: Path | None = None
     loop_driver: bool = True
@@ -55,11 +70,8 @@ class CallSettings:
     metrics_interval_s: float = 1.0
     expose: str | None = None
     remote_roles: tuple[str, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.sink not in ("headless", "preview", "lookingglass"):
-            raise ValueError(f"sink must be headless, preview or lookingglass, got {self.sink!r}")
         if self.duration_s is not None and self.duration_s <= 0:
             raise ValueError("--duration must be positive")
         if self.remote_roles and not self.expose:
@@ -91,22 +103,28 @@ class Launcher:
         self.settings = settings
         self.log = log
         self.run_dir = Path(tempfile.mkdtemp(prefix="voodoo-holo-"))
+        if settings.plan.views.num_views != layout.num_views:
+            layout = self.layout = layout.with_views(settings.plan.views.num_views)
         links = ("heartbeat", "frames", "scene", "source", "views", "ready")
         self.bind_endpoints: dict[str, str] = {}
-        options: dict[str, Any] = {}
-        if settings.expose:
+        server_key: str | None = None
+        expose = settings.expose
+        if expose is None and link_transport() == "tcp":
+            expose = f"127.0.0.1:{free_port_range(len(links) + 1)}"  # no ipc here: loopback tcp
+        self.expose = expose
+        if expose:
             # Links on tcp (CURVE-encrypted) so roles on other hosts can join; see `worker`.
+            from app.paths import user_paths
             from pipeline.security import load_or_create_keypair
-            from pipeline.workers.netsec import split_host_port
 
-            host, port = split_host_port(settings.expose, 5600)
+            host, port = split_host_port(expose, 5600)
             local = "127.0.0.1" if host in ("0.0.0.0", "*") else host
             self.endpoints = {k: f"tcp://{local}:{port + i}" for i, k in enumerate(links)}
             self.bind_endpoints = {k: f"tcp://{host}:{port + i}" for i, k in enumerate(links)}
             self.config_port = port + len(links)
             self.expose_host = host
-            self.keypair = load_or_create_keypair()
-            options["curve"] = {"server_key": self.keypair.public_text}
+            self.keypair = load_or_create_keypair(user_paths().keys_dir)
+            server_key = self.keypair.public_text
         else:
             self.endpoints = {k: f"ipc://{self.run_dir / k}" for k in links}
         unknown = set(settings.remote_roles) - {r.name for r in layout.roles}
@@ -117,27 +135,21 @@ class Launcher:
         self.children: dict[str, _Child] = {}
         for spec in layout.roles:
             cfg = RoleConfig(
-                role=spec.role,
+                role=spec.role,  # type: ignore[arg-type]
                 name=spec.name,
                 endpoints=self.endpoints,
                 bind_endpoints=self.bind_endpoints,
-                views=list(spec.views),
-                num_views=layout.num_views,
-                view_size=layout.view_size,
-                backend=settings.backend,
-                weights=settings.weights,
+                plan=settings.plan,
+                view_ids=list(spec.views),
+                avatar=settings.avatar.on_device(spec.device),
+                output=settings.output,
                 source=settings.source,
                 driver=settings.driver,
-                sink=settings.sink,
+                loop_driver=settings.loop_driver,
+                renderers=[r.name for r in layout.renderers],
+                curve_server_key=server_key,
                 heartbeat_s=settings.heartbeat_s,
                 launcher_pid=os.getpid(),
-                options={
-                    "loop": settings.loop_driver,
-                    "renderers": [r.name for r in layout.renderers],
-                    "device": spec.device,
-                    **options,
-                    **settings.options,
-                },
             )
             self.children[spec.name] = _Child(spec, cfg, remote=spec.name in settings.remote_roles)
             if cfg.role in ("estimator", "compositor") and spec.name in settings.remote_roles:
@@ -149,8 +161,8 @@ class Launcher:
         self.config_sock = None
         self.hb = self.ctx.socket(zmq.PULL)
         self.hb.setsockopt(zmq.LINGER, 0)
-        if settings.expose:
-            from pipeline.workers.netsec import CurveSockets
+        if self.expose:
+            from app.live.netsec import CurveSockets
 
             self.curve = CurveSockets(self.ctx, self.keypair.public_text)
             self.curve.prepare(self.hb, self.bind_endpoints["heartbeat"], bind=True)
@@ -171,7 +183,7 @@ class Launcher:
     def _spawn(self, child: _Child) -> None:
         env = {**os.environ, **child.spec.env(), "PYTHONUNBUFFERED": "1"}
         child.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.workers", child.config.to_json()],
+            [sys.executable, "-m", "app.live", child.config.to_json()],
             env=env,
             stdin=subprocess.DEVNULL,
         )
@@ -189,7 +201,8 @@ class Launcher:
             self.log(f"removed {len(swept)} stale shared-memory segment(s)")
         self.log(
             f"starting {len(self.children)} processes ({self.layout.name} layout, {self.layout.num_views} views "
-            f"at {self.layout.view_size}px, {self.settings.backend} avatar)"
+            f"at {self.settings.plan.views.width_px}x{self.settings.plan.views.height_px} px, "
+            f"{self.settings.avatar.backend} avatar)"
         )
         for child in self.children.values():
             if child.remote:
@@ -389,9 +402,10 @@ class Launcher:
         comp = self.children["compositor"].last_stats
         return {
             "layout": self.layout.name,
-            "backend": self.settings.backend,
+            "backend": self.settings.avatar.backend,
             "num_views": self.layout.num_views,
-            "view_size": self.layout.view_size,
+            "view_size": self.settings.plan.views.view_size,
+            "view_px": [self.settings.plan.views.width_px, self.settings.plan.views.height_px],
             "elapsed_s": round(time.monotonic() - self.started, 3),
             "end_reason": self.end_reason,
             "run_dir": str(self.run_dir),

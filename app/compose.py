@@ -1,0 +1,282 @@
+"""The one place where a session's three decisions are made: which avatar, which views, which output.
+
+Every front end (the live call, a two-party call, the offline render, the preview, the photo
+picker, ``calibrate`` and ``lenticular``) turns its command-line flags (:mod:`app.options`)
+and the user's settings into these values with the functions below, and nothing else in the
+app makes these decisions::
+
+    --backend --weights            --> choose_avatar()  --> AvatarChoice --> .build() -> AvatarBackend
+    --headless --preview
+    --calibration                  --> choose_output()  --> OutputChoice --> display.output.open_output()
+    --views --view-size --sweep
+    --aspect + the output's display --> plan_views()     --> ViewPlan: ViewSettings + QuiltLayout
+
+The three values are frozen dataclasses of plain values, so the live call's launcher hands
+them to its role processes as JSON (:mod:`app.jsonconfig`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from app.paths import user_paths
+from app.platform import count_cuda_gpus, display_available
+from calibration.visual import Calibration
+from display.quilt import QuiltLayout, quilt_for_views
+from pipeline.cameras import DEFAULT_VIEW_CONE_DEG, SweepMode
+from pipeline.reenact import DEFAULT_VIEW_ASPECT, DEFAULT_VIEW_SIZE, ViewSettings
+
+if TYPE_CHECKING:
+    from calibration.discovery import FoundCalibration
+    from pipeline.avatar import AvatarBackend
+
+__all__ = [
+    "AvatarChoice",
+    "ChoiceError",
+    "OutputChoice",
+    "ViewPlan",
+    "choose_avatar",
+    "choose_output",
+    "plan_views",
+    "resolve_source",
+]
+
+BackendRequest = Literal["auto", "neural", "mesh"]
+Precision = Literal["float32", "bfloat16", "float16"]
+OutputRequest = Literal["auto", "lookingglass", "preview", "headless"]
+
+
+class ChoiceError(RuntimeError):
+    """A choice that cannot be made (missing weights, photo or calibration); says what to do."""
+
+
+# -- what avatar ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AvatarChoice:
+    """Which avatar a session uses.
+
+    Attributes:
+        backend: ``mesh`` (weight-free) or ``neural`` (VOODOO 3D).
+        weights: the VOODOO 3D checkpoint (neural only).
+        device: torch device of the neural avatar inside the process that runs it.
+        precision: the neural networks' dtype (half precision needs CUDA).
+        note: why this avatar was chosen, for the user (empty when they asked for it).
+    """
+
+    backend: Literal["mesh", "neural"] = "mesh"
+    weights: Path | None = None
+    device: str = "cpu"
+    precision: Precision = "float32"
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("mesh", "neural"):
+            raise ValueError(f"backend must be mesh or neural, got {self.backend!r}")
+        if self.backend == "neural" and self.weights is None:
+            raise ValueError("the neural avatar needs a weights file")
+        if self.precision not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"precision must be float32, bfloat16 or float16, got {self.precision!r}")
+
+    def on_device(self, device: str) -> AvatarChoice:
+        """The same avatar on another device (a role pinned to a GPU sees it as ``cuda:0``)."""
+        if self.backend == "mesh":
+            return self
+        return dataclasses.replace(self, device=device)
+
+    def build(self, *, progress: bool = True) -> AvatarBackend[Any, Any]:
+        """Create the backend (loads the weights: seconds, with a progress bar)."""
+        from app.platform import create_gl_context
+        from pipeline.reenact import create_backend
+
+        paths = user_paths()
+        return create_backend(
+            self.backend,
+            weights=self.weights,
+            device=self.device,
+            dtype=self.precision,
+            progress=progress,
+            onnx_root=paths.onnx_dir,
+            engines_dir=paths.engines_dir,
+            gl_context=create_gl_context,
+        )
+
+
+def choose_avatar(
+    requested: BackendRequest = "auto",
+    weights: Path | None = None,
+    *,
+    precision: Precision = "float32",
+    count_gpus: Callable[[], int] = count_cuda_gpus,
+) -> AvatarChoice:
+    """The avatar for ``--backend`` / ``--weights``: neural with weights and a CUDA GPU (``auto``),
+    else the weight-free mesh avatar with a note saying why. GPUs are only probed when the
+    neural avatar could be used. Raises :class:`ChoiceError` for a missing weights file."""
+    if weights is not None:
+        weights = weights.expanduser()
+        if not weights.is_file():
+            raise ChoiceError(f"weights file {weights} does not exist")
+    if requested == "mesh":
+        return AvatarChoice("mesh")
+    found = weights if weights is not None else user_paths().find_weights()
+    if requested == "neural":
+        if found is None:
+            raise ChoiceError(
+                "the neural avatar needs the VOODOO 3D weights: put voodoo3d.pth where 'voodoo-holo doctor' "
+                "says, or pass --weights PATH (or use --backend mesh)"
+            )
+        gpus = count_gpus()
+        note = "" if gpus else "no CUDA GPU: the neural avatar runs on the CPU at a few seconds per frame"
+        return AvatarChoice("neural", found, "cuda" if gpus else "cpu", precision, note)
+    if found is None:
+        return AvatarChoice("mesh", note="using the weight-free mesh avatar (no VOODOO 3D weights found)")
+    if count_gpus() == 0:
+        return AvatarChoice(
+            "mesh", note="using the weight-free mesh avatar (no CUDA GPU for the neural avatar)"
+        )
+    return AvatarChoice("neural", found, "cuda", precision)
+
+
+# -- what output ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OutputChoice:
+    """Where views are shown.
+
+    Attributes:
+        kind: ``lookingglass`` (lenticular on the panel; a preview window when the panel is not
+            connected), ``preview`` (one view in a window) or ``headless`` (nothing shown: an
+            offscreen quilt, a file).
+        calibration: the display's calibration, when one was found or given; it also sets the
+            views' aspect and the quilt.
+        calibration_origin: where the calibration came from (``argument``, ``settings``, ...).
+        window_xy: where the panel sits on the desktop, when known.
+        note: what the user should know about this choice (empty when it is what they asked).
+    """
+
+    kind: Literal["lookingglass", "preview", "headless"] = "headless"
+    calibration: Calibration | None = None
+    calibration_origin: str = ""
+    window_xy: tuple[int, int] | None = None
+    note: str = ""
+
+
+def _find_display(explicit: Path | None, required: bool) -> FoundCalibration | None:
+    from calibration.discovery import NoCalibrationError, resolve_calibration
+    from calibration.visual import CalibrationError
+
+    try:
+        return resolve_calibration(explicit)
+    except NoCalibrationError as e:
+        if required:
+            raise ChoiceError(str(e)) from e
+        return None
+    except CalibrationError as e:
+        raise ChoiceError(str(e)) from e
+
+
+def choose_output(
+    requested: OutputRequest = "auto",
+    calibration: Path | None = None,
+    *,
+    headless_hint: str = "",
+    can_show: Callable[[], bool] = display_available,
+) -> OutputChoice:
+    """The output for ``--headless`` / ``--preview`` / ``--calibration`` (``auto``: the Looking
+    Glass when one is found, else a preview window; headless without any display).
+
+    A ``--calibration`` file is used in every case (it sets the views' aspect and the quilt).
+    Raises :class:`ChoiceError` for a calibration file that cannot be used.
+    """
+    if requested == "headless":
+        found = _find_display(calibration, required=False) if calibration is not None else None
+        return OutputChoice("headless", *_calibration_fields(found))
+    if requested == "preview":
+        found = _find_display(calibration, required=False) if calibration is not None else None
+        return OutputChoice("preview", *_calibration_fields(found))
+    if not can_show():
+        found = _find_display(calibration, required=False) if calibration is not None else None
+        hint = f" ({headless_hint})" if headless_hint else ""
+        return OutputChoice(
+            "headless", *_calibration_fields(found), note=f"no display found: running headless{hint}"
+        )
+    found = _find_display(calibration, required=requested == "lookingglass")
+    note = "" if found else "no Looking Glass calibration found: showing a preview window"
+    return OutputChoice("lookingglass", *_calibration_fields(found), note=note)
+
+
+def _calibration_fields(
+    found: FoundCalibration | None,
+) -> tuple[Calibration | None, str, tuple[int, int] | None]:
+    if found is None:
+        return None, "", None
+    return found.calibration, found.origin, getattr(found, "window_xy", None)
+
+
+# -- what views -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ViewPlan:
+    """The views of a session and the quilt that holds them (tiles = views, 1:1)."""
+
+    views: ViewSettings
+    quilt: QuiltLayout
+
+
+def plan_views(
+    num_views: int = 24,
+    view_size: int = DEFAULT_VIEW_SIZE,
+    *,
+    sweep: SweepMode = "offaxis",
+    aspect: float | None = None,
+    calibration: Calibration | None = None,
+) -> ViewPlan:
+    """Views and quilt for a display: the view aspect is ``aspect`` when given, else the display's
+    (its calibration), else :data:`~pipeline.reenact.DEFAULT_VIEW_ASPECT` (Looking Glass
+    Portrait); the quilt comes from :func:`display.quilt.quilt_for_views`. The one function
+    behind the quilt of the live call, calls, the offline render, the preview, ``calibrate`` and
+    ``lenticular``."""
+    if aspect is None:
+        aspect = calibration.display_aspect if calibration is not None else DEFAULT_VIEW_ASPECT
+    views = ViewSettings(
+        num_views=num_views, view_size=view_size, aspect=float(aspect), sweep=sweep,
+        view_cone_deg=DEFAULT_VIEW_CONE_DEG,
+    )  # fmt: skip
+    quilt = quilt_for_views(num_views, views.width_px, views.height_px, views.aspect)
+    return ViewPlan(views, quilt)
+
+
+# -- what photo -----------------------------------------------------------------------------
+def resolve_source(
+    source: Path | None,
+    *,
+    pick: Callable[[], Path | None] | None = None,
+) -> Path:
+    """The source photo: ``source``, else the one stored in the settings, else (first run) what
+    ``pick`` returns (the photo picker, when a window can be shown). Raises :class:`ChoiceError`."""
+    from app.config import ConfigError, load_config
+
+    if source is None:
+        try:
+            chosen = load_config().get("source_photo")
+        except ConfigError as e:
+            raise ChoiceError(str(e)) from e
+        if not chosen and pick is not None:
+            picked = pick()
+            if picked is None:
+                raise ChoiceError("no photo chosen: pick one in the window, or pass --source PHOTO")
+            chosen = str(picked)
+        if not chosen:
+            raise ChoiceError(
+                "no source photo: pass --source PHOTO, or choose one with 'voodoo-holo select' first"
+            )
+        source = Path(str(chosen))
+    source = source.expanduser()
+    if source.is_dir():
+        raise ChoiceError(
+            f"{source} is a folder: give one photo, or pick one with 'voodoo-holo select {source}'"
+        )
+    if not source.is_file():
+        raise ChoiceError(f"source photo {source} does not exist")
+    return source.resolve()
