@@ -61,17 +61,21 @@ def open_display_output(
     from display.window import configure_pyglet
 
     configure_pyglet(headless=False)
-    from calibration.discovery import NoCalibrationError, resolve_calibration
+    from app.calibration_settings import find_display
+    from calibration.discovery import NoCalibrationError
     from calibration.visual import CalibrationError
     from display.window import DisplayApp, open_display
 
-    calibration = None
+    calibration, window_xy = None, None
     if sink == "lookingglass":
         try:
-            calibration = resolve_calibration(calibration_path).calibration
-        except NoCalibrationError as e:
+            found = find_display(calibration_path)
+            calibration, window_xy = found.lenticular(), found.window_xy
+        except NoCalibrationError as e:  # also a Hololuminescent display: its message offers the preview
             log(str(e))
         except CalibrationError as e:
             raise ValueError(str(e)) from e
-    window, comp = open_display(calibration, layout, force_preview=sink == "preview", log=log)
+    window, comp = open_display(
+        calibration, layout, force_preview=sink == "preview", log=log, window_xy=window_xy
+    )
     return comp, DisplayApp(window, comp)

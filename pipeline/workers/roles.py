@@ -344,19 +344,23 @@ def run_compositor(rt: RoleRuntime) -> int:
         from display.window import configure_pyglet
 
         configure_pyglet(headless=False)
-        from calibration.discovery import NoCalibrationError, resolve_calibration
+        from app.calibration_settings import find_display  # this role moves into app/
+        from calibration.discovery import NoCalibrationError
         from calibration.visual import CalibrationError
         from display.window import DisplayApp, open_display
 
-        calibration = None
+        calibration, window_xy = None, None
         if cfg.sink == "lookingglass":
             try:
-                calibration = resolve_calibration(cfg.options.get("calibration")).calibration
-            except NoCalibrationError as e:
+                found = find_display(cfg.options.get("calibration"))
+                calibration, window_xy = found.lenticular(), found.window_xy
+            except NoCalibrationError as e:  # also a Hololuminescent display: its message offers the preview
                 log.warning("%s", e)
             except CalibrationError as e:
                 raise FatalRoleError(str(e)) from e
-        window, comp = open_display(calibration, layout, force_preview=cfg.sink == "preview")
+        window, comp = open_display(
+            calibration, layout, force_preview=cfg.sink == "preview", window_xy=window_xy
+        )
         app = DisplayApp(window, comp)
     try:
         while not rt.should_stop():
