@@ -16,9 +16,13 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from app.calibration_settings import find_display
 from app.paths import user_paths
+from calibration.discovery import FoundCalibration, NoCalibrationError
+from calibration.hid import HidBackend
+from calibration.visual import CalibrationError
 
 #: Distributions whose versions are reported (name on PyPI).
 PACKAGES = (
@@ -392,17 +396,15 @@ def run_checks() -> list[Check]:
 
 
 def looking_glass_checks(
-    bridge_url: str | None = "auto", hid: Any = "auto", drive_roots: list[Path] | None = None
-) -> tuple[list[Check], Any]:
+    bridge_url: str | Literal["auto"] | None = "auto",
+    hid: HidBackend | Literal["auto"] | None = "auto",
+    drive_roots: list[Path] | None = None,
+) -> tuple[list[Check], FoundCalibration | None]:
     """``(report lines, FoundCalibration or None)``: every discovery route and what it found.
 
     ``bridge_url``, ``hid`` and ``drive_roots`` are passed to the discovery (tests point them at
     stand-ins; ``VOODOO_HOLO_BRIDGE_URL`` does the same for the command).
     """
-    from app.calibration_settings import find_display
-    from calibration.discovery import NoCalibrationError
-    from calibration.visual import CalibrationError
-
     section = "looking glass"
     found = None
     try:
@@ -425,7 +427,9 @@ def looking_glass_checks(
         lines.append(Check(section, "calibration", False, problem))
     elif found is None:
         lines.append(
-            Check(section, "calibration", None, "none found: the preview window and offline render work without")
+            Check(
+                section, "calibration", None, "none found: the preview window and offline render work without"
+            )
         )
     elif found.is_hld:
         lines.append(

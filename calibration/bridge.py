@@ -116,16 +116,18 @@ def _text(field: Any) -> str:
     return v if isinstance(v, str) else ("" if v is None else str(v))
 
 
+def _whole(v: Any) -> int | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v):
+        return None
+    return int(v)
+
+
 def _window_xy(field: Any) -> tuple[int, int] | None:
     v = _unwrap(field)
     if not isinstance(v, Mapping):
         return None
-    x, y = v.get("x"), v.get("y")
-    ok = all(
-        isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) and c == int(c)
-        for c in (x, y)
-    )
-    return (int(x), int(y)) if ok else None  # type: ignore[arg-type]
+    x, y = _whole(v.get("x")), _whole(v.get("y"))
+    return None if x is None or y is None else (x, y)
 
 
 def _display(key: str, item: Any) -> BridgeDisplay:
