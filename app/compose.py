@@ -151,30 +151,51 @@ class OutputChoice:
             offscreen quilt, a file).
         calibration: the display's calibration, when one was found or given; it also sets the
             views' aspect and the quilt.
-        calibration_origin: where the calibration came from (``argument``, ``settings``, ...).
+        route: how the display was found (``argument``, ``bridge``, ``hid``, ``drive``,
+            ``settings``), empty when none was.
+        display: the display in words (model, serial, route, panel, view cone).
+        default_grid: ``(cols, rows)`` of the display's own default quilt, when known.
         window_xy: where the panel sits on the desktop, when known.
         note: what the user should know about this choice (empty when it is what they asked).
     """
 
     kind: Literal["lookingglass", "preview", "headless"] = "headless"
     calibration: Calibration | None = None
-    calibration_origin: str = ""
+    route: str = ""
+    display: str = ""
+    default_grid: tuple[int, int] | None = None
     window_xy: tuple[int, int] | None = None
     note: str = ""
 
 
 def _find_display(explicit: Path | None, required: bool) -> FoundCalibration | None:
-    from calibration.discovery import NoCalibrationError, resolve_calibration
+    from app.calibration_settings import find_display
+    from calibration.discovery import NoCalibrationError
     from calibration.visual import CalibrationError
 
     try:
-        return resolve_calibration(explicit)
+        return find_display(explicit)
     except NoCalibrationError as e:
         if required:
             raise ChoiceError(str(e)) from e
         return None
     except CalibrationError as e:
         raise ChoiceError(str(e)) from e
+
+
+def _output(
+    kind: Literal["lookingglass", "preview", "headless"], found: FoundCalibration | None, note: str = ""
+) -> OutputChoice:
+    if found is None:
+        return OutputChoice(kind, note=note)
+    if found.is_hld or found.calibration is None:
+        hld = (
+            f"{found.describe()}: a Hololuminescent display shows 2D video, not a hologram; "
+            "showing the single-view output instead"
+        )
+        return OutputChoice("preview" if kind == "lookingglass" else kind, display=found.describe(), note=hld)
+    grid = (found.default_quilt.cols, found.default_quilt.rows) if found.default_quilt else None
+    return OutputChoice(kind, found.calibration, found.route, found.describe(), grid, found.window_xy, note)
 
 
 def choose_output(
@@ -187,32 +208,19 @@ def choose_output(
     """The output for ``--headless`` / ``--preview`` / ``--calibration`` (``auto``: the Looking
     Glass when one is found, else a preview window; headless without any display).
 
-    A ``--calibration`` file is used in every case (it sets the views' aspect and the quilt).
+    A ``--calibration`` file is used in every case (it sets the views' aspect, view cone and
+    quilt); without one, only a Looking Glass output looks for the display (Bridge, USB, settings).
     Raises :class:`ChoiceError` for a calibration file that cannot be used.
     """
-    if requested == "headless":
-        found = _find_display(calibration, required=False) if calibration is not None else None
-        return OutputChoice("headless", *_calibration_fields(found))
-    if requested == "preview":
-        found = _find_display(calibration, required=False) if calibration is not None else None
-        return OutputChoice("preview", *_calibration_fields(found))
+    given = _find_display(calibration, required=True) if calibration is not None else None
+    if requested in ("headless", "preview"):
+        return _output(requested, given)  # type: ignore[arg-type]
     if not can_show():
-        found = _find_display(calibration, required=False) if calibration is not None else None
         hint = f" ({headless_hint})" if headless_hint else ""
-        return OutputChoice(
-            "headless", *_calibration_fields(found), note=f"no display found: running headless{hint}"
-        )
-    found = _find_display(calibration, required=requested == "lookingglass")
+        return _output("headless", given, f"no display found: running headless{hint}")
+    found = given or _find_display(None, required=requested == "lookingglass")
     note = "" if found else "no Looking Glass calibration found: showing a preview window"
-    return OutputChoice("lookingglass", *_calibration_fields(found), note=note)
-
-
-def _calibration_fields(
-    found: FoundCalibration | None,
-) -> tuple[Calibration | None, str, tuple[int, int] | None]:
-    if found is None:
-        return None, "", None
-    return found.calibration, found.origin, getattr(found, "window_xy", None)
+    return _output("lookingglass", found, note)
 
 
 # -- what views -----------------------------------------------------------------------------
@@ -231,19 +239,20 @@ def plan_views(
     sweep: SweepMode = "offaxis",
     aspect: float | None = None,
     calibration: Calibration | None = None,
+    default_grid: tuple[int, int] | None = None,
 ) -> ViewPlan:
     """Views and quilt for a display: the view aspect is ``aspect`` when given, else the display's
     (its calibration), else :data:`~pipeline.reenact.DEFAULT_VIEW_ASPECT` (Looking Glass
-    Portrait); the quilt comes from :func:`display.quilt.quilt_for_views`. The one function
-    behind the quilt of the live call, calls, the offline render, the preview, ``calibrate`` and
-    ``lenticular``."""
+    Portrait); the quilt comes from :func:`display.quilt.quilt_for_views` (the display's own
+    grid when it holds exactly these views). The one function behind the quilt of the live call,
+    calls, the offline render, the preview, ``calibrate`` and ``lenticular``."""
     if aspect is None:
         aspect = calibration.display_aspect if calibration is not None else DEFAULT_VIEW_ASPECT
     views = ViewSettings(
         num_views=num_views, view_size=view_size, aspect=float(aspect), sweep=sweep,
         view_cone_deg=DEFAULT_VIEW_CONE_DEG,
     )  # fmt: skip
-    quilt = quilt_for_views(num_views, views.width_px, views.height_px, views.aspect)
+    quilt = quilt_for_views(num_views, views.width_px, views.height_px, views.aspect, default_grid)
     return ViewPlan(views, quilt)
 
 

@@ -14,10 +14,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from app.calibration_settings import find_display
 from app.paths import user_paths
 from app.platform import CUDA_PROBE, run_probe
+from calibration.discovery import FoundCalibration, NoCalibrationError
+from calibration.hid import HidBackend
+from calibration.visual import CalibrationError
 
 #: Distributions whose versions are reported (name on PyPI).
 PACKAGES = (
@@ -126,21 +130,14 @@ def _code_with_args(code: str, *args: str) -> str:
     return f"import sys; sys.argv = {['probe', *args]!r}\n" + code
 
 
-#: Screen sizes of Looking Glass panels (native resolution) -> model name.
-LOOKING_GLASS_SCREENS = {
-    (1536, 2048): "Looking Glass Portrait",
-    (2560, 1600): "Looking Glass 16 (Gen2)",
-    (3840, 2160): "Looking Glass 16/32 (4K panel)",
-    (7680, 4320): "Looking Glass 32 / 8K",
-    (1440, 2560): "Looking Glass Go",
-}
-
-
 def looks_like_looking_glass(width: int, height: int, name: str = "") -> str | None:
-    """A model name when a screen looks like a Looking Glass (by name, then by size)."""
+    """A model name when a screen looks like a Looking Glass (by name, then by native panel size)."""
+    from calibration.devices import models_with_panel
+
     if "lkg" in name.lower() or "looking glass" in name.lower():
         return name or "Looking Glass"
-    return LOOKING_GLASS_SCREENS.get((width, height))
+    models = models_with_panel(width, height)
+    return " or ".join(m.name for m in models) if models else None
 
 
 def installed_versions() -> dict[str, str | None]:
@@ -279,12 +276,15 @@ def run_checks() -> list[Check]:
             Check("opengl", "window system", None, "no display (DISPLAY unset): windows unavailable")
         )
 
+    lkg_checks, found = looking_glass_checks()
     screens = res.get("displays", {}).get("screens", [])
     if "displays" in res and "error" in res["displays"]:
         checks.append(Check("displays", "screens", False, res["displays"]["error"]))
     for i, s in enumerate(screens):
         lkg = looks_like_looking_glass(s["width"], s["height"], s.get("name", ""))
         tag = f"  <- looks like a {lkg}" if lkg else ""
+        if found is not None and found.window_xy == (s["x"], s["y"]):
+            tag = f"  <- the {found.model or 'Looking Glass'} (Looking Glass Bridge places it here)"
         checks.append(
             Check(
                 "displays",
@@ -328,7 +328,7 @@ def run_checks() -> list[Check]:
             else f"not found (looked for {where}); the mesh avatar will be used",
         )
     )
-    checks.append(_calibration_check())
+    checks.extend(lkg_checks)
     checks.append(Check("files", "config", None, str(paths.config_file)))
     checks.append(Check("files", "engine cache", None, str(paths.engines_dir)))
     checks.append(Check("files", "logs", None, str(paths.log_dir)))
@@ -356,29 +356,61 @@ def run_checks() -> list[Check]:
     return checks
 
 
-def _calibration_check() -> Check:
-    """Where the Looking Glass calibration comes from (settings or a connected drive)."""
-    from calibration.discovery import NoCalibrationError, resolve_calibration
-    from calibration.visual import CalibrationError
+def looking_glass_checks(
+    bridge_url: str | Literal["auto"] | None = "auto",
+    hid: HidBackend | Literal["auto"] | None = "auto",
+    drive_roots: list[Path] | None = None,
+) -> tuple[list[Check], FoundCalibration | None]:
+    """``(report lines, FoundCalibration or None)``: every discovery route and what it found.
 
+    ``bridge_url``, ``hid`` and ``drive_roots`` are passed to the discovery (tests point them at
+    stand-ins; ``VOODOO_HOLO_BRIDGE_URL`` does the same for the command).
+    """
+    section = "looking glass"
+    found = None
     try:
-        found = resolve_calibration()
-    except NoCalibrationError:
-        return Check(
-            "files",
-            "calibration",
-            None,
-            "none: not in your settings, no Looking Glass drive connected (LKG_calibration/visual.json)",
-        )
+        found = find_display(bridge_url=bridge_url, hid=hid, drive_roots=drive_roots)
+        attempts = found.attempts
+        problem = None
+    except NoCalibrationError as e:
+        attempts, problem = e.attempts, None
     except CalibrationError as e:
-        return Check("files", "calibration", False, str(e))
-    c = found.calibration
-    return Check(
-        "files",
-        "calibration",
-        True,
-        f"{found.path} (from {found.origin}): {c.screen_w_px}x{c.screen_h_px} panel",
-    )
+        attempts, problem = (), str(e)
+    names = {"bridge": "Bridge", "hid": "Gen1 USB (HID)", "drive": "USB drive", "settings": "settings"}
+    mark = {"found": True, "failed": False, "none": None, "skipped": None}
+    lines = []
+    for a in attempts:
+        if a.route == "argument":
+            continue
+        took = f" ({a.elapsed_ms:.0f} ms)" if a.route in ("bridge", "hid") else ""
+        lines.append(Check(section, names[a.route], mark[a.outcome], f"{a.outcome}: {a.detail}{took}"))
+    if problem is not None:
+        lines.append(Check(section, "calibration", False, problem))
+    elif found is None:
+        lines.append(
+            Check(
+                section, "calibration", None, "none found: the preview window and offline render work without"
+            )
+        )
+    elif found.is_hld:
+        lines.append(
+            Check(
+                section,
+                "calibration",
+                None,
+                f"{found.describe()}; it shows 2D video, not quilts: use voodoo-holo preview or "
+                "voodoo-holo render --format views",
+                {"route": found.route},
+            )
+        )
+    else:
+        lines.append(Check(section, "calibration", True, found.describe(), {"route": found.route}))
+    return lines, found
+
+
+def _calibration_check() -> Check:
+    """The summary line of :func:`looking_glass_checks`."""
+    return looking_glass_checks()[0][-1]
 
 
 def format_report(checks: list[Check]) -> str:

@@ -124,6 +124,7 @@ def views_from_args(
         sweep=args.sweep,
         aspect=getattr(args, "aspect", None),
         calibration=output.calibration,
+        default_grid=output.default_grid,
     )
 
 

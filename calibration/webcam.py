@@ -7,7 +7,7 @@
     for frame in frames:                      # H x W x 3 uint8 RGB
         collector.offer(frame)               # keeps views that show the board somewhere new
     intrinsics = collector.calibrate()       # WebcamIntrinsics (pixels) or CameraCalibrationError
-    store_intrinsics(intrinsics)             # settings key ``webcam_intrinsics``
+    record = intrinsics.to_json()            # plain values; the app keeps them in its settings
 
 Conventions: pixel coordinates with (0, 0) at the centre of the top-left pixel (OpenCV);
 ``fx_px``/``fy_px``/``cx_px``/``cy_px`` in pixels of a ``width_px x height_px`` image;
@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 
 __all__ = [
-    "CONFIG_KEY",
     "CameraCalibrationError",
     "ChessboardConfig",
     "ViewCollector",
@@ -32,12 +31,7 @@ __all__ = [
     "board_points_mm",
     "calibrate_from_views",
     "find_chessboard",
-    "load_intrinsics",
-    "store_intrinsics",
 ]
-
-#: Key in the user's settings file holding the webcam's intrinsics.
-CONFIG_KEY = "webcam_intrinsics"
 
 
 class CameraCalibrationError(RuntimeError):
@@ -225,17 +219,3 @@ class ViewCollector:
         if self.image_size is None:
             raise CameraCalibrationError("no frames were read from the camera")
         return calibrate_from_views(self.views, self.image_size, self.board)
-
-
-def store_intrinsics(intrinsics: WebcamIntrinsics) -> None:
-    from app.config import update_config
-
-    update_config(**{CONFIG_KEY: intrinsics.to_json()})
-
-
-def load_intrinsics() -> WebcamIntrinsics | None:
-    """The stored intrinsics, or None when the webcam was never calibrated."""
-    from app.config import load_config
-
-    value = load_config().get(CONFIG_KEY)
-    return None if value is None else WebcamIntrinsics.from_json(value)

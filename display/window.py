@@ -1,7 +1,9 @@
 """Windows (pyglet + moderngl): the Looking Glass output and the regular-monitor preview.
 
-* :func:`find_looking_glass` picks the screen whose size equals the calibration's
-  ``screenW x screenH`` (a name containing "LKG" or "Looking Glass" wins a tie).
+* :func:`find_looking_glass` picks the screen at the desktop position Looking Glass Bridge
+  reports for the display (``windowCoords``) when that is known, else the screen whose size
+  equals the calibration's ``screenW x screenH`` (a name containing "LKG" or "Looking Glass"
+  wins a tie).
 * :func:`open_display` opens a borderless, vsynced window exactly covering that screen at its
   origin and checks that its framebuffer is the panel's size; without a Looking Glass it says so
   and opens a regular preview window instead.
@@ -76,9 +78,38 @@ def list_screens() -> list[ScreenInfo]:
     return out
 
 
-def find_looking_glass(screens: Sequence[ScreenInfo], calibration: Calibration) -> ScreenInfo | None:
-    """The screen with the panel's native size (ties: a Looking Glass name, then not the first)."""
+def find_looking_glass(
+    screens: Sequence[ScreenInfo],
+    calibration: Calibration,
+    window_xy: tuple[int, int] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> ScreenInfo | None:
+    """The Looking Glass among ``screens``.
+
+    With ``window_xy`` (Bridge's ``windowCoords``: the panel's top-left on the desktop), the
+    screen whose top-left is there, provided it runs at the panel's native size (else None: the
+    panel shows a hologram only 1:1). When no screen starts there (e.g. the desktop was
+    rearranged since Bridge looked), or without ``window_xy``: the screen with the panel's native
+    size (ties: a Looking Glass name, then not the first).
+    """
     size = (calibration.screen_w_px, calibration.screen_h_px)
+    if window_xy is not None:
+        at = [s for s in screens if (s.x, s.y) == tuple(window_xy)]
+        if at:
+            s = at[0]
+            if (s.width_px, s.height_px) == size:
+                return s
+            if log is not None:
+                log(
+                    f"The Looking Glass at ({s.x}, {s.y}) runs at {s.width_px}x{s.height_px} px, not its native "
+                    f"{size[0]}x{size[1]}: set its native resolution at 100% scale."
+                )
+            return None
+        if log is not None:
+            log(
+                f"No screen starts at ({window_xy[0]}, {window_xy[1]}), where Looking Glass Bridge places the "
+                "display; looking for it by size."
+            )
     matches = [s for s in screens if (s.width_px, s.height_px) == size]
     if not matches:
         return None
@@ -156,17 +187,16 @@ def open_display(
 ) -> tuple[Any, Compositor]:
     """Open the Looking Glass window (lenticular) or, without one, a preview window.
 
-    ``window_xy``: the panel's position on the desktop when known (Looking Glass Bridge tells);
-    the screen there is used. ``caption`` names the window (the preview adds "preview").
-    Returns ``(window, compositor)``; the caller releases the compositor and closes the window.
+    ``window_xy``: where Looking Glass Bridge says the panel sits on the desktop, when known
+    (see :func:`find_looking_glass`). ``caption`` names the window (the preview adds
+    "preview"). Returns ``(window, compositor)``; the caller releases the compositor and
+    closes the window.
     """
     import pyglet
 
     screen_info = None
     if calibration is not None and not force_preview:
-        screens = list_screens()
-        at = [s for s in screens if window_xy is not None and (s.x, s.y) == tuple(window_xy)]
-        screen_info = at[0] if at else find_looking_glass(screens, calibration)
+        screen_info = find_looking_glass(list_screens(), calibration, window_xy, log)
         if screen_info is None:
             log(
                 f"No Looking Glass found: no screen is {calibration.screen_w_px}x{calibration.screen_h_px} px "

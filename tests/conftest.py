@@ -86,3 +86,4 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     home = tmp_path_factory.mktemp("voodoo_home")
     monkeypatch.setenv("VOODOO_HOLO_HOME", str(home))
     monkeypatch.delenv("VOODOO_HOLO_WEIGHTS", raising=False)
+    monkeypatch.setenv("VOODOO_HOLO_BRIDGE_URL", "off")  # never a real Looking Glass Bridge

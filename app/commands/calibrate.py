@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--calibration",
         type=Path,
         default=None,
-        help="display: the Looking Glass visual.json (default: found automatically)",
+        help="display: the Looking Glass visual.json (default: found through Looking Glass Bridge, a Gen1 USB "
+        "link, the display's drive, else your settings)",
     )
     p.add_argument(
         "--driver",
@@ -52,22 +53,16 @@ def _err(message: str) -> int:
     return 2
 
 
-def _describe(found) -> str:
-    c = found.calibration
-    return (
-        f"Looking Glass calibration ({found.origin}: {found.path}): serial {c.serial or '?'}, "
-        f"{c.screen_w_px}x{c.screen_h_px} px, pitch {c.pitch:.4f}, slope {c.slope:.4f}, center {c.center:.4f}"
-    )
-
-
 def run_display(args: argparse.Namespace) -> int:
+    from app.calibration_settings import find_display
     from app.platform import display_available
-    from calibration.discovery import FoundCalibration, NoCalibrationError, resolve_calibration
-    from calibration.visual import CalibrationError, load_visual
+    from calibration.discovery import NoCalibrationError, NotLightFieldError
+    from calibration.visual import CalibrationError
 
     try:
-        found = resolve_calibration(args.calibration)
-    except CalibrationError as e:
+        found = find_display(args.calibration)
+        calibration = found.lenticular()
+    except (CalibrationError, NotLightFieldError) as e:
         return _err(str(e))
     except NoCalibrationError as e:
         if not sys.stdin.isatty():
@@ -77,11 +72,13 @@ def run_display(args: argparse.Namespace) -> int:
         if not answer:
             return 2
         try:
-            path = Path(answer).expanduser()
-            found = FoundCalibration(load_visual(path), path, "argument")
-        except CalibrationError as e2:
+            found = find_display(answer)
+            calibration = found.lenticular()
+        except (CalibrationError, NoCalibrationError) as e2:
             return _err(str(e2))
-    print(_describe(found))
+    c = calibration
+    print(f"Looking Glass: {found.describe()}")
+    print(f"calibration: pitch {c.pitch:.4f}, slope {c.slope:.4f}, center {c.center:.4f}")
     if not display_available():
         return _err(
             "no display to show the test pattern on (connect the Looking Glass and run this on its desktop)"
@@ -89,8 +86,8 @@ def run_display(args: argparse.Namespace) -> int:
     from app.ui.calibrate_app import CalibrateApp
 
     print("arrows: nudge center (Shift: finer, up/down: one view)   r: revert   s: save   q: quit")
-    saved = CalibrateApp(found.calibration).run()
-    if saved is None and found.origin != "settings":
+    saved = CalibrateApp(calibration, window_xy=found.window_xy).run()
+    if saved is None and found.route != "settings" and found.adjusted_copy is None:
         print("not saved; 'voodoo-holo calibrate' again and press s to keep this calibration")
     return 0
 
@@ -98,7 +95,8 @@ def run_display(args: argparse.Namespace) -> int:
 def run_webcam(args: argparse.Namespace) -> int:
     import time
 
-    from calibration.webcam import CameraCalibrationError, ChessboardConfig, ViewCollector, store_intrinsics
+    from app.calibration_settings import store_intrinsics
+    from calibration.webcam import CameraCalibrationError, ChessboardConfig, ViewCollector
     from pipeline.capture import CaptureError, open_source
 
     try:

@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--calibration",
         metavar="PATH",
-        help="the display's visual.json (default: the stored one, else a connected Looking Glass drive)",
+        help="the display's visual.json (default: found through Looking Glass Bridge, a Gen1 USB link, the "
+        "display's drive, else the copy stored in your settings)",
     )
     p.add_argument("--out", metavar="PNG", required=True, help="where to write the native panel image")
     p.add_argument("--cols", type=int, help="quilt columns (overrides the file name)")
@@ -65,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
+    from app.calibration_settings import find_display, remember_calibration
     from app.compose import plan_views
-    from calibration.discovery import NoCalibrationError, resolve_calibration, store_calibration
+    from calibration.discovery import NoCalibrationError
     from calibration.visual import CalibrationError
     from display.patterns import numbered_views
     from display.quilt import QuiltLayout, parse_quilt_filename
@@ -74,17 +76,18 @@ def run(args: argparse.Namespace) -> int:
     if args.quilt is None and not args.test_pattern:
         return _fail("give a QUILT_IMAGE, or --test-pattern to interleave a numbered test pattern")
     try:
-        found = resolve_calibration(args.calibration)
+        found = find_display(args.calibration)
+        cal = found.lenticular()
     except (CalibrationError, NoCalibrationError) as e:
         return _fail(str(e))
-    cal = found.calibration
     shader = cal.shader_params()
 
     try:
         if args.test_pattern:
             views = args.views or DEFAULT_TEST_PATTERN_VIEWS
             size = max(64, min(512, max(cal.screen_w_px, cal.screen_h_px) // 4))
-            layout = plan_views(views, size, calibration=cal).quilt
+            grid = (found.default_quilt.cols, found.default_quilt.rows) if found.default_quilt else None
+            layout = plan_views(views, size, calibration=cal, default_grid=grid).quilt
             quilt = numbered_views(layout)
         else:
             path = Path(args.quilt)
@@ -136,11 +139,11 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         return _fail(f"cannot write {out}: {e}")
     if args.remember:
-        stored = store_calibration(cal)
+        stored = remember_calibration(cal)
         print(f"calibration stored: {stored}")
     print(
         f"{out}: {cal.screen_w_px}x{cal.screen_h_px} px for {cal.serial or 'unnamed display'} "
-        f"(calibration from {found.origin}: {found.path}); quilt {layout.cols}x{layout.rows}, "
+        f"(calibration from {found.route}: {found.source}); quilt {layout.cols}x{layout.rows}, "
         f"{layout.num_views} views, tiles {layout.tile_w_px}x{layout.tile_h_px} px; "
         f"{args.filter} filter; {backend} backend, {elapsed_ms:.0f} ms"
     )

@@ -2,7 +2,7 @@
 
 Keys: left/right nudge the lens phase ``center`` by 0.01 (with Shift 0.001), up/down by one
 view's width (1 / number of views); ``r`` restores the original value; ``s`` or Enter saves
-(the calibration is copied into your settings, see :func:`calibration.discovery.store_calibration`);
+(the calibration is copied into your settings, see :func:`app.calibration_settings.remember_calibration`);
 ``q`` / Esc closes. The rules live in :class:`CenterNudge` (pure); :class:`CalibrateApp` wires
 them to a :class:`display.window.DisplayApp` showing the compositor's test pattern.
 """
@@ -70,7 +70,10 @@ def pattern_layout(calibration: Calibration, num_views: int = 24, view_size_px: 
 
 
 class CalibrateApp:
-    """The test pattern on the display found for ``calibration``; keys from :class:`CenterNudge`."""
+    """The test pattern on the display found for ``calibration``; keys from :class:`CenterNudge`.
+
+    ``window_xy``: the display's desktop position from Looking Glass Bridge, when known.
+    """
 
     def __init__(
         self,
@@ -78,6 +81,7 @@ class CalibrateApp:
         layout: Any = None,
         preview_size_px: tuple[int, int] = (960, 720),
         log: Callable[[str], None] = print,
+        window_xy: tuple[int, int] | None = None,
     ) -> None:
         from pyglet.window import key
 
@@ -86,7 +90,9 @@ class CalibrateApp:
         self.calibration = calibration
         self.layout = layout or pattern_layout(calibration)
         self.log = log
-        self.window, self.compositor = open_display(calibration, self.layout, preview_size_px, log=log)
+        self.window, self.compositor = open_display(
+            calibration, self.layout, preview_size_px, log=log, window_xy=window_xy
+        )
         self.lenticular = self.compositor.config.mode == "lenticular"
         if not self.lenticular:
             log("the centre can be changed here, but only a Looking Glass shows its effect")
@@ -115,9 +121,9 @@ class CalibrateApp:
         return result is not None
 
     def save(self) -> Path:
-        from calibration.discovery import store_calibration
+        from app.calibration_settings import remember_calibration
 
-        self.saved_to = store_calibration(self.calibration)
+        self.saved_to = remember_calibration(self.calibration)
         self.nudge.saved()
         self.log(f"saved center {self.calibration.center:.4f} to {self.saved_to}")
         self._show()

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from calibration.discovery import (
-    CONFIG_KEY,
-    NoCalibrationError,
     find_drive_calibrations,
     resolve_calibration,
     store_calibration,
@@ -172,25 +170,13 @@ def test_drive_is_found_under_mount_roots(tmp_path):
     (media / "USB-STICK").mkdir(parents=True)
     path = _drive(media, "LKG-P00671", raw("portrait"))
     assert find_drive_calibrations([media, tmp_path / "absent"]) == [path]
-    found = resolve_calibration(drive_roots=[media])
-    assert found.origin == "drive" and found.path == path and found.calibration.serial == "LKG-PORT-02283"
+    found = resolve_calibration(drive_roots=[media], bridge_url=None, hid=None)
+    assert found.route == "drive" and found.path == path and found.calibration.serial == "LKG-PORT-02283"
+    assert found.model == "Looking Glass Portrait"
 
 
-def test_resolution_order_argument_then_settings_then_drive(tmp_path):
-    media = tmp_path / "media"
-    _drive(media, "LKG-P1", raw("portrait"))
-    with pytest.raises(NoCalibrationError, match="--calibration"):
-        resolve_calibration(drive_roots=[tmp_path / "empty"])
-    gen3 = tmp_path / "gen3.json"
-    gen3.write_text(json.dumps(raw("gen3")))
-    assert resolve_calibration(gen3, drive_roots=[media]).origin == "argument"
-
-    stored = store_calibration(load_visual(gen3))
-    from app.config import load_config
-
-    assert load_config()[CONFIG_KEY] == str(stored) and stored.name == "LKG-J00001.json"
-    found = resolve_calibration(drive_roots=[media])
-    assert found.origin == "settings" and found.calibration.serial == "LKG-J00001"
-    stored.unlink()
-    with pytest.raises(CalibrationError, match="remembered in your settings is gone"):
-        resolve_calibration(drive_roots=[media])
+def test_store_writes_the_serial_named_file_atomically(tmp_path):
+    folder = tmp_path / "calibration"
+    stored = store_calibration(parse_visual(raw("gen3")), folder)
+    assert stored == folder / "LKG-J00001.json" and load_visual(stored) == parse_visual(raw("gen3"))
+    assert sorted(p.name for p in folder.iterdir()) == ["LKG-J00001.json"]  # no temporary left behind

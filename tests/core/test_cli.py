@@ -87,12 +87,12 @@ def test_only_one_opencv_distribution_installed():
 def test_doctor_reports_the_stored_calibration():
     from pathlib import Path
 
+    from app.calibration_settings import remember_calibration
     from app.doctor import _calibration_check
-    from calibration.discovery import store_calibration
     from calibration.visual import load_visual
 
     assert "none" in _calibration_check().detail
     sample = Path(__file__).resolve().parents[1] / "data" / "looking_glass" / "portrait_visual.json"
-    store_calibration(load_visual(sample))
+    remember_calibration(load_visual(sample))
     check = _calibration_check()
-    assert check.ok and "from settings" in check.detail and "1536x2048" in check.detail
+    assert check.ok and "via settings" in check.detail and "1536x2048" in check.detail

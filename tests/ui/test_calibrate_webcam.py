@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app.calibration_settings import load_intrinsics
 from app.cli import main
 from app.config import load_config
 from calibration.webcam import (
@@ -17,7 +18,6 @@ from calibration.webcam import (
     ChessboardConfig,
     ViewCollector,
     WebcamIntrinsics,
-    load_intrinsics,
 )
 
 W, H = 640, 480
