@@ -204,15 +204,14 @@ def _parsers() -> tuple[dict[str, Callable[[Message], object]], list[str]]:
             missing.append(f"{seed} ({name})")
         else:
             table[seed] = fn
-    # The typed scene/source parsers also check the message itself (kind and meta).
-    for seed, name in (
-        ("mesh_scene", "mesh_scene_from_message"),
-        ("neural_scene", "neural_scene_from_message"),
-        ("mesh_source", "mesh_source_from_message"),
-    ):
-        fn = getattr(messages, name, None)
-        if fn is not None:
-            table[seed] = fn
+    # Where this build has it, the envelope of source/scene messages is checked first.
+    envelope = getattr(messages, "state_from_message", None)
+    if envelope is None:
+        missing.append("source/scene envelope (state_from_message)")
+    else:
+        table["mesh_scene"] = lambda m: MeshScene.from_arrays(envelope(m, "scene").arrays)
+        table["neural_scene"] = lambda m: NeuralScene.from_arrays(envelope(m, "scene").arrays)
+        table["mesh_source"] = lambda m: MeshSource.from_arrays(envelope(m, "source").arrays)
     return table, missing
 
 
