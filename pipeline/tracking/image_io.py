@@ -88,22 +88,25 @@ def read_image(
     )
     try:
         # Pillow warns (above ~89 MP) or refuses (above ~179 MP) while opening; the size is
-        # checked here instead, so its warning is not shown. (catch_warnings is process-wide:
-        # a concurrent reader may see the warning once, nothing worse.)
+        # checked here instead, so its warning is not shown, nor its warnings about damaged
+        # metadata (the outcome is what counts). catch_warnings is process-wide: a concurrent
+        # reader may see such a warning once, nothing worse.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(p)
-        with im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise UnreadablePhotoError(too_big.replace("over", f"{w}x{h} pixels, over"))
-            im.load()
-            upright = ImageOps.exif_transpose(im)
-            rgb = to_rgb_u8(upright)
+            warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+            with Image.open(p) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise UnreadablePhotoError(too_big.replace("over", f"{w}x{h} pixels, over"))
+                im.load()
+                upright = ImageOps.exif_transpose(im)
+                rgb = to_rgb_u8(upright)
     except Image.DecompressionBombError as e:
         raise UnreadablePhotoError(too_big) from e
     except UnidentifiedImageError as e:
-        raise UnreadablePhotoError(f"{p} is not a readable image. {_SUPPORTED_HINT}") from e
+        raise UnreadablePhotoError(
+            f"{p} is not an image, or not a readable image format. {_SUPPORTED_HINT}"
+        ) from e
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
         # Truncated or corrupt files raise OSError/SyntaxError/EOFError from the decoders.
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
