@@ -47,6 +47,7 @@ from pipeline.wire import INT64_MAX, Message, WireError, require
 
 __all__ = [
     "MAX_AUDIO_SAMPLES",
+    "MAX_CROP_SIDE",
     "MAX_IMAGE_SIDE",
     "MAX_VIEWS",
     "Ack",
@@ -81,6 +82,8 @@ __all__ = [
 
 #: Largest side of any image carried by a message (crops, views, camera sizes).
 MAX_IMAGE_SIDE = 16384
+#: Largest side of a driver or source crop (the tracker's crops are 512).
+MAX_CROP_SIDE = 4096
 #: Most views one views message may carry, and the bound on a view id.
 MAX_VIEWS = 4096
 #: Longest audio block (one second at 48 kHz).
@@ -261,7 +264,7 @@ def driver_frame_from_message(msg: Message) -> FaceObservation:
     """
     what = "driver frame"
     a = require(msg, "driver_frame", ["crop_rgb_u8", "matte_u8", "landmarks_px", "crop_from_frame"])
-    crop = array_field(a, "crop_rgb_u8", (None, None, 3), "u", what=what)
+    crop = array_field(a, "crop_rgb_u8", (None, None, 3), "u", what=what, max_dim=MAX_CROP_SIDE)
     matte = array_field(a, "matte_u8", crop.shape[:2], "u", what=what)
     if crop.dtype != np.uint8 or matte.dtype != np.uint8:
         raise WireError("bad_array", f"{what}: the crop and the matte must be uint8")
