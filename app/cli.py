@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from app import __version__
+from app.config import ConfigError
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(mod.run(args) or 0)
+    except ConfigError as e:  # a damaged settings file, read by any command: say which, no traceback
+        print(f"voodoo-holo {cmd.name}: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

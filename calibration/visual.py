@@ -278,6 +278,24 @@ _KNOWN = {
 }
 
 
+#: Largest visual.json read (real ones are about 1 kB).
+MAX_VISUAL_BYTES = 1 << 20
+#: Most digits of an integer in a visual.json (no calibration value needs more).
+_MAX_INT_DIGITS = 30
+
+
+def _describe(value: Any, limit: int = 60) -> str:
+    """A short, always-computable description of a decoded JSON value for messages."""
+    if isinstance(value, Mapping):
+        return f"an object with {len(value)} key(s)"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} item(s)"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**_MAX_INT_DIGITS:
+        return "an integer with too many digits"
+    text = "null" if value is None else json.dumps(value) if isinstance(value, (bool, str)) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _number(raw: Mapping[str, Any], key: str, source: str, default: float | None = None) -> float:
     if key not in raw:
         if default is None:
@@ -286,18 +304,24 @@ def _number(raw: Mapping[str, Any], key: str, source: str, default: float | None
     value = raw[key]
     if isinstance(value, Mapping):
         if "value" not in value:
-            raise CalibrationError(key, f'expected {{"value": <number>}}, got {json.dumps(value)}', source)
+            raise CalibrationError(key, f'expected {{"value": <number>}}, got {_describe(value)}', source)
         value = value["value"]
     if isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
-            raise CalibrationError(key, f"expected a number, got the text {value!r}", source) from None
+            raise CalibrationError(
+                key, f"expected a number, got the text {_describe(value)}", source
+            ) from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CalibrationError(key, f"expected a number, got {json.dumps(value)}", source)
+        raise CalibrationError(key, f"expected a number, got {_describe(value)}", source)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise CalibrationError(key, f"expected a plausible number, got {_describe(value)}", source) from None
     if not math.isfinite(value):
         raise CalibrationError(key, f"expected a finite number, got {value}", source)
-    return float(value)
+    return value
 
 
 def _flag(raw: Mapping[str, Any], key: str, source: str, default: bool) -> bool:
@@ -319,6 +343,10 @@ def _cells(raw: Any, source: str) -> tuple[SubpixelCell, ...]:
         return ()
     if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)):
         raise CalibrationError("subpixelCells", f"expected a list of cells, got {type(raw).__name__}", source)
+    if len(raw) > MAX_SUBPIXEL_CELLS:
+        raise CalibrationError(
+            "subpixelCells", f"{len(raw)} cells; at most {MAX_SUBPIXEL_CELLS} supported", source
+        )
     cells = []
     for i, cell in enumerate(raw):
         name = f"subpixelCells[{i}]"
@@ -351,7 +379,9 @@ def parse_visual(raw: Any, source: str = "visual.json") -> Calibration:
     serial = raw.get("serial", "")
     for key, value in (("configVersion", cfg_version), ("serial", serial)):
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise CalibrationError(key, f"expected text, got {json.dumps(value)}", source)
+            raise CalibrationError(key, f"expected text, got {_describe(value)}", source)
+        if isinstance(value, int) and abs(value) >= 10**_MAX_INT_DIGITS:
+            raise CalibrationError(key, f"expected text, got {_describe(value)}", source)
     mode_key = "CellPatternMode" if "CellPatternMode" in raw else "cellPatternMode"
     try:
         return Calibration(
@@ -380,19 +410,48 @@ def parse_visual(raw: Any, source: str = "visual.json") -> Calibration:
         raise
 
 
+class _TooManyDigits(ValueError):
+    """A JSON integer longer than :data:`_MAX_INT_DIGITS` (raised while parsing)."""
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise _TooManyDigits(text)
+    return int(text)
+
+
 def load_visual(path: str | Path) -> Calibration:
-    """Read and validate a ``visual.json`` file."""
+    """Read and validate a ``visual.json`` file.
+
+    Raises:
+        CalibrationError: for any problem (missing, unreadable, too large, not JSON, nested
+            too deeply, numbers with too many digits, invalid fields), and nothing else.
+    """
     p = Path(path)
     if not p.is_file():
         raise CalibrationError(None, "file not found", str(p))
     try:
+        size = p.stat().st_size
+        if size > MAX_VISUAL_BYTES:
+            raise CalibrationError(
+                None,
+                f"{size} bytes is too large for a visual.json (about 1 kB); is it the right file?",
+                str(p),
+            )
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise CalibrationError(None, f"cannot read the file: {e}", str(p)) from e
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as e:
         raise CalibrationError(
             None, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})", str(p)
         ) from e
+    except _TooManyDigits as e:
+        raise CalibrationError(
+            None, f"not a visual.json: it holds a number of {len(str(e))} digits", str(p)
+        ) from None
+    except RecursionError:
+        # The file is at most MAX_VISUAL_BYTES, so the parser stops at its recursion limit.
+        raise CalibrationError(None, "not a visual.json: its JSON is nested too deeply", str(p)) from None
     return parse_visual(raw, source=str(p))

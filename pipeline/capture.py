@@ -203,10 +203,14 @@ class ImageFolderSource(FrameSource):
         self.unreadable: list[Path] = []
 
     def _load(self, i: int) -> np.ndarray | None:
-        import cv2
+        # Lazy like cv2 in this module: importing pipeline.tracking takes a noticeable time.
+        from pipeline.tracking.errors import PhotoError
+        from pipeline.tracking.image_io import read_image
 
-        img = cv2.imread(str(self.files[i]), cv2.IMREAD_COLOR)
-        return None if img is None else _bgr_to_rgb(img)
+        try:  # refuses images too large to decode (checked from the header) like any photo
+            return read_image(self.files[i], what="driver frame")
+        except PhotoError:
+            return None
 
     def read(self, timeout_s: float = 2.0) -> CapturedFrame | None:
         if self._pacer is not None:

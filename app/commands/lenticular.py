@@ -63,8 +63,7 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     from app.calibration_settings import find_display, remember_calibration
     from app.compose import plan_views
@@ -72,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from calibration.visual import CalibrationError
     from display.patterns import numbered_views
     from display.quilt import QuiltLayout, parse_quilt_filename
+    from pipeline.tracking.errors import PhotoError
+    from pipeline.tracking.image_io import read_image
 
     if args.quilt is None and not args.test_pattern:
         return _fail("give a QUILT_IMAGE, or --test-pattern to interleave a numbered test pattern")
@@ -91,13 +92,12 @@ def run(args: argparse.Namespace) -> int:
             quilt = numbered_views(layout)
         else:
             path = Path(args.quilt)
-            try:
-                with Image.open(path) as im:
-                    quilt = np.asarray(im.convert("RGB"))
-            except FileNotFoundError:
+            if not path.exists():
                 return _fail(f"{path}: file not found")
-            except (UnidentifiedImageError, OSError) as e:
-                return _fail(f"{path}: not a readable image ({e})")
+            try:
+                quilt = read_image(path, what="quilt image")
+            except PhotoError as e:
+                return _fail(str(e))
             parsed = parse_quilt_filename(path)
             cols = args.cols or (parsed[0] if parsed else None)
             rows = args.rows or (parsed[1] if parsed else None)

@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -16,29 +17,34 @@ from pipeline.cameras import Camera
 from pipeline.face_model import NUM_MESH_VERTICES
 from pipeline.mesh.geometry import Similarity
 from pipeline.mesh.shell import HeadShell
-from pipeline.messages import camera_from_arrays, camera_to_arrays
+from pipeline.messages import MAX_ABS_COORD, array_field, camera_from_arrays, camera_to_arrays, scalar_field
+from pipeline.wire import INT64_MAX, WireError
 
 __all__ = ["MeshScene", "MeshSource"]
 
 _KEY_LEN = 40
-
-
-def _need(arrays: Mapping[str, np.ndarray], name: str) -> np.ndarray:
-    try:
-        return np.asarray(arrays[name])
-    except KeyError as e:
-        raise ValueError(f"mesh state: array {name!r} is missing") from e
+#: Most shell vertices / triangles a source may carry.
+_MAX_SHELL = 1 << 20
+_T = TypeVar("_T")
 
 
 def _key_to_array(key: str) -> np.ndarray:
     return np.frombuffer(key.encode("ascii"), dtype=np.uint8).copy()
 
 
-def _key_from_array(a: np.ndarray) -> str:
-    key = bytes(np.asarray(a, dtype=np.uint8)).decode("ascii", errors="replace")
-    if len(key) != _KEY_LEN:
-        raise ValueError(f"mesh state: source key must be {_KEY_LEN} characters, got {len(key)}")
-    return key
+def _key_from_array(arrays: Mapping[str, np.ndarray], what: str) -> str:
+    a = array_field(arrays, "source_key", (_KEY_LEN,), "u", what=what)
+    if a.dtype != np.uint8 or int(a.max()) > 127:
+        raise WireError("bad_array", f"{what}: 'source_key' must be {_KEY_LEN} ASCII bytes")
+    return bytes(a).decode("ascii")
+
+
+def _built(what: str, make: Callable[[], _T]) -> _T:
+    """``make()``, its ValueError (the dataclass's own checks) turned into a WireError."""
+    try:
+        return make()
+    except ValueError as e:
+        raise WireError("bad_payload", f"{what}: {e}") from e
 
 
 @dataclass
@@ -121,21 +127,42 @@ class MeshSource:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> MeshSource:
+        """The inverse of :meth:`to_arrays`.
+
+        Raises:
+            pipeline.wire.WireError: any missing, misshapen or implausible array.
+        """
+        what = "mesh source"
+        geo = {"what": what, "max_abs": MAX_ABS_COORD}
+        vertices = array_field(arrays, "shell_vertices_world", (None, 3), "f", max_dim=_MAX_SHELL, **geo)
+        texcoords = array_field(arrays, "shell_texcoords", (len(vertices), 2), "f", **geo)
+        triangles = array_field(arrays, "shell_triangles", (None, 3), "iu", max_dim=_MAX_SHELL, **geo)
+        crop = array_field(arrays, "crop_rgb_u8", (None, None, 3), "u", what=what)
+        atlas = array_field(arrays, "atlas_rgb_u8", (None, None, 3), "u", what=what)
+        matte = array_field(arrays, "crop_matte_u8", crop.shape[:2], "u", what=what)
+        face_world = array_field(arrays, "face_world", (NUM_MESH_VERTICES, 3), "f", **geo)
+        face_frontal = array_field(arrays, "face_frontal_cm", (NUM_MESH_VERTICES, 3), "f", **geo)
+        frontal_to_world = array_field(arrays, "frontal_to_world", (4, 4), "f", **geo)
+        mouth = scalar_field(arrays, "mouth_open_ratio", "f", what=what, lo=0.0, hi=MAX_ABS_COORD)
+        camera = camera_from_arrays(arrays)
         shell = HeadShell(
-            vertices_world=_need(arrays, "shell_vertices_world").astype(np.float32),
-            texcoords=_need(arrays, "shell_texcoords").astype(np.float32),
-            triangles=_need(arrays, "shell_triangles").astype(np.int32),
+            vertices_world=vertices.astype(np.float32),
+            texcoords=texcoords.astype(np.float32),
+            triangles=triangles.astype(np.int32),
         )
-        return cls(
-            camera=camera_from_arrays(arrays),
-            crop_rgb_u8=_need(arrays, "crop_rgb_u8"),
-            atlas_rgb_u8=_need(arrays, "atlas_rgb_u8"),
-            face_world=_need(arrays, "face_world").astype(np.float64),
-            face_frontal_cm=_need(arrays, "face_frontal_cm").astype(np.float64),
-            frontal_to_world=Similarity.from_matrix(_need(arrays, "frontal_to_world")),
-            shell=shell,
-            mouth_open_ratio=float(_need(arrays, "mouth_open_ratio").reshape(-1)[0]),
-            crop_matte_u8=_need(arrays, "crop_matte_u8"),
+        return _built(
+            what,
+            lambda: cls(
+                camera=camera,
+                crop_rgb_u8=np.asarray(crop),
+                atlas_rgb_u8=np.asarray(atlas),
+                face_world=face_world.astype(np.float64),
+                face_frontal_cm=face_frontal.astype(np.float64),
+                frontal_to_world=Similarity.from_matrix(frontal_to_world),
+                shell=shell,
+                mouth_open_ratio=float(mouth),
+                crop_matte_u8=np.asarray(matte),
+            ),
         )
 
 
@@ -185,12 +212,30 @@ class MeshScene:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> MeshScene:
-        return cls(
-            seq=int(_need(arrays, "seq").reshape(-1)[0]),
-            timestamp_ns=int(_need(arrays, "timestamp_ns").reshape(-1)[0]),
-            camera=camera_from_arrays(arrays),
-            face_world=_need(arrays, "face_world"),
-            mouth_interior=float(_need(arrays, "mouth_interior").reshape(-1)[0]),
-            source_key=_key_from_array(_need(arrays, "source_key")),
-            expression_held=bool(_need(arrays, "expression_held").reshape(-1)[0]),
+        """The inverse of :meth:`to_arrays`.
+
+        Raises:
+            pipeline.wire.WireError: any missing, misshapen or implausible array.
+        """
+        what = "mesh scene"
+        face_world = array_field(
+            arrays, "face_world", (NUM_MESH_VERTICES, 3), "f", what=what, max_abs=MAX_ABS_COORD
+        )
+        seq = scalar_field(arrays, "seq", "iu", what=what, lo=0, hi=INT64_MAX)
+        timestamp_ns = scalar_field(arrays, "timestamp_ns", "iu", what=what, lo=0, hi=INT64_MAX)
+        mouth = scalar_field(arrays, "mouth_interior", "f", what=what, lo=0.0, hi=1.0)
+        held = scalar_field(arrays, "expression_held", "b", what=what)
+        key = _key_from_array(arrays, what)
+        camera = camera_from_arrays(arrays)
+        return _built(
+            what,
+            lambda: cls(
+                seq=int(seq),
+                timestamp_ns=int(timestamp_ns),
+                camera=camera,
+                face_world=face_world,
+                mouth_interior=float(mouth),
+                source_key=key,
+                expression_held=bool(held),
+            ),
         )

@@ -5,20 +5,29 @@
   background the model expects), grayscale (8, 16 and 32 bit, float), CMYK, YCbCr, 1-bit.
   Images with more than 8 bits per channel are rescaled by their type's full range, not by
   their own maximum, so exposure is kept.
+- Size is checked from the file's header before anything is decoded: an image of more than
+  :data:`MAX_IMAGE_PIXELS` pixels is refused with a one-line message (a small file can declare
+  a huge image: 20000 x 20000 pixels fit in a few hundred kB of PNG and would need 1.2 GB).
+
+Every problem raises :class:`~pipeline.tracking.errors.UnreadablePhotoError` with a sentence
+that says what to do; nothing else escapes for any file content.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.tracking.errors import UnreadablePhotoError
 
-__all__ = ["load_image", "to_rgb_u8"]
+__all__ = ["MAX_IMAGE_PIXELS", "load_image", "read_image", "to_rgb_u8"]
 
 _SUPPORTED_HINT = "Use a JPEG, PNG, WebP, BMP or TIFF photo."
+#: Largest image read (width x height): 120 megapixels, above every phone camera's output.
+MAX_IMAGE_PIXELS = 120_000_000
 
 
 def to_rgb_u8(image) -> np.ndarray:
@@ -54,32 +63,68 @@ def to_rgb_u8(image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
 
 
-def load_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read ``path`` upright as ``H x W x 3`` uint8 RGB.
+def read_image(
+    path: str | os.PathLike[str], *, max_pixels: int = MAX_IMAGE_PIXELS, what: str = "image"
+) -> np.ndarray:
+    """Read any image file upright as ``H x W x 3`` uint8 RGB, refusing huge ones before decoding.
+
+    Args:
+        what: how the file is named in messages ("photo", "quilt image", ...).
 
     Raises:
-        UnreadablePhotoError: the file does not exist, is not an image, or is damaged.
+        UnreadablePhotoError: the file does not exist, is a folder, is not an image, is
+            damaged, or has more than ``max_pixels`` pixels.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     p = Path(path)
     if not p.exists():
-        raise UnreadablePhotoError(f"{p}: no such file. Check the path to your photo.")
+        raise UnreadablePhotoError(f"{p}: no such file. Check the path to your {what}.")
     if p.is_dir():
-        raise UnreadablePhotoError(f"{p} is a folder, not a photo. Give the path of one image file.")
+        raise UnreadablePhotoError(f"{p} is a folder, not a {what}. Give the path of one image file.")
+    too_big = (
+        f"{p} is too large to read: over {max_pixels / 1e6:.0f} megapixels. "
+        f"Resize it (e.g. to 4000 pixels on the long side) and try again."
+    )
     try:
-        with Image.open(p) as im:
-            im.load()
-            upright = ImageOps.exif_transpose(im)
-            rgb = to_rgb_u8(upright)
+        # Pillow warns (above ~89 MP) or refuses (above ~179 MP) while opening; the size is
+        # checked here instead, so its warning is not shown, nor its warnings about damaged
+        # metadata (the outcome is what counts). catch_warnings is process-wide: a concurrent
+        # reader may see such a warning once, nothing worse.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+            with Image.open(p) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise UnreadablePhotoError(too_big.replace("over", f"{w}x{h} pixels, over"))
+                im.load()
+                upright = ImageOps.exif_transpose(im)
+                rgb = to_rgb_u8(upright)
+    except Image.DecompressionBombError as e:
+        raise UnreadablePhotoError(too_big) from e
     except UnidentifiedImageError as e:
-        raise UnreadablePhotoError(f"{p} is not an image this program can read. {_SUPPORTED_HINT}") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        # Truncated or corrupt files raise OSError/SyntaxError from the decoders.
         raise UnreadablePhotoError(
-            f"{p} could not be decoded ({e}). The file may be damaged; export the photo again. "
-            f"{_SUPPORTED_HINT}"
+            f"{p} is not an image, or not a readable image format. {_SUPPORTED_HINT}"
         ) from e
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
+        # Truncated or corrupt files raise OSError/SyntaxError/EOFError from the decoders.
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise UnreadablePhotoError(
+            f"{p} could not be decoded ({first}). The file may be damaged; export it again. {_SUPPORTED_HINT}"
+        ) from e
+    return rgb
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a source photo ``path`` upright as ``H x W x 3`` uint8 RGB (see :func:`read_image`).
+
+    Raises:
+        UnreadablePhotoError: the file does not exist, is not an image, is damaged, is too
+            large, or is smaller than 16 pixels on a side.
+    """
+    p = Path(path)
+    rgb = read_image(p, what="photo")
     if rgb.shape[0] < 16 or rgb.shape[1] < 16:
         raise UnreadablePhotoError(
             f"{p} is only {rgb.shape[1]}x{rgb.shape[0]} pixels. Use a portrait photo of at least 256x256."

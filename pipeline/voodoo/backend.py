@@ -25,9 +25,10 @@ import torch.nn.functional as F
 
 from pipeline.avatar import AvatarBackend, FaceObservation, RenderedViews
 from pipeline.cameras import Camera, stack_cameras
-from pipeline.messages import camera_from_arrays, camera_to_arrays
+from pipeline.messages import array_field, camera_from_arrays, camera_to_arrays, scalar_field
 from pipeline.voodoo.encoder import IMAGE_SIZE, PLANE_CHANNELS, PLANE_SIZE
 from pipeline.voodoo.model import DType, ModelConfig, SourceCache, Voodoo3D
+from pipeline.wire import INT64_MAX, WireError
 
 __all__ = ["NeuralBackend", "NeuralScene", "NeuralSource", "crop_to_signed", "load_backend", "signed_to_u8"]
 
@@ -104,17 +105,22 @@ class NeuralScene:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> NeuralScene:
-        missing = [k for k in ("planes", "seq", "timestamp_ns") if k not in arrays]
-        if missing:
-            raise ValueError(f"neural scene arrays lack {', '.join(missing)}")
-        planes = np.asarray(arrays["planes"], dtype=np.float32)
-        if not np.all(np.isfinite(planes)):
-            raise ValueError("neural scene planes contain NaN or infinity")
+        """The inverse of :meth:`to_arrays`.
+
+        Raises:
+            pipeline.wire.WireError: a missing or misshapen array, non-finite planes.
+        """
+        what = "neural scene"
+        planes = array_field(arrays, "planes", _PLANES_SHAPE, "f", what=what, finite=True)
+        seq = scalar_field(arrays, "seq", "iu", what=what, lo=0, hi=INT64_MAX)
+        timestamp_ns = scalar_field(arrays, "timestamp_ns", "iu", what=what, lo=0, hi=INT64_MAX)
+        camera = camera_from_arrays(arrays)
+        with np.errstate(over="ignore"):  # float64 beyond float32's range is refused just below
+            planes32 = np.array(planes, dtype=np.float32)  # an owned copy (the message may be a view)
+        if not np.all(np.isfinite(planes32)):  # float64 values beyond float32's range
+            raise WireError("bad_array", f"{what}: 'planes' has values beyond float32's range")
         return cls(
-            seq=int(np.asarray(arrays["seq"]).reshape(-1)[0]),
-            timestamp_ns=int(np.asarray(arrays["timestamp_ns"]).reshape(-1)[0]),
-            camera=camera_from_arrays(arrays),
-            planes=torch.from_numpy(planes.copy()),
+            seq=int(seq), timestamp_ns=int(timestamp_ns), camera=camera, planes=torch.from_numpy(planes32)
         )
 
 

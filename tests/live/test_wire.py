@@ -133,3 +133,95 @@ def test_encode_rejects_what_cannot_be_sent():
         encode(Message("nope"))
     with pytest.raises(ValueError, match="JSON"):
         encode(Message("scene", meta={"x": object()}))
+
+
+def _header_with(raw_field: str, raw_value: str) -> list[bytes]:
+    """The valid views message with one header field's JSON text replaced."""
+    frames = _valid()
+    head = json.loads(frames[0][len(wire.MAGIC) :])
+    head[raw_field] = "@@"
+    text = json.dumps(head, separators=(",", ":")).replace('"@@"', raw_value)
+    return [wire.MAGIC + text.encode(), *frames[1:]]
+
+
+def _shape(shape_json: str) -> list[bytes]:
+    f = _valid()
+    return [f[0].replace(b"[4,4]", shape_json.encode()), *f[1:]]
+
+
+@pytest.mark.parametrize(
+    ("frames", "reason"),
+    [
+        # 64 KB of '[' fits the header limit; parsing it would exhaust the recursion limit.
+        ([wire.MAGIC + b"[" * (64 * 1024 - len(wire.MAGIC))], "too_deep"),
+        (_header_with("meta", "{" + '"a":{' * 2000 + "}" * 2001), "too_deep"),
+        (_header_with("meta", "[" * 33 + "]" * 33), "too_deep"),
+        (_header_with("meta", '{"k":' + "9" * 5000 + "}"), "bad_number"),
+        (_header_with("seq", "9" * 5000), "bad_number"),
+        (_header_with("seq", str(2**80)), "bad_number"),
+        (_header_with("seq", str(2**63)), "bad_number"),
+        (_header_with("seq", "-1"), "bad_header"),
+        (_header_with("seq", "true"), "bad_header"),
+        (_header_with("seq", "1.0"), "bad_header"),
+        (_header_with("seq", '"7"'), "bad_header"),
+        (_header_with("t_capture_ns", "[1]"), "bad_header"),
+        (_header_with("meta", "NaN"), "bad_number"),
+        (_header_with("meta", '{"x":1e999}'), "bad_number"),
+        (_header_with("meta", "[]"), "bad_header"),
+        (_header_with("meta", '"text"'), "bad_header"),
+        (_header_with("kind", '["views"]'), "bad_kind"),
+        (_header_with("v", "true"), "version"),
+        (_header_with("arrays", '[{"name":"a","dtype":["uint8"],"shape":[4,4]}]'), "bad_dtype"),
+        (_header_with("arrays", '[{"name":["a"],"dtype":"uint8","shape":[4,4]}]'), "bad_header"),
+        (_header_with("arrays", '["a"]'), "bad_header"),
+        (_shape(f"[{2**70}]"), "bad_number"),
+        (_shape(f"[{2**62},4]"), "bad_shape"),
+        (_shape(f"[{2**32},{2**32}]"), "bad_shape"),
+        (_shape("[true,16]"), "bad_shape"),
+        (_shape("[4.0,4]"), "bad_shape"),
+        (_shape('"44"'), "bad_shape"),
+        (_shape("[[4],4]"), "bad_shape"),
+        (_shape("[1,1,1,1,1,1,16]"), "bad_shape"),
+        # Each dimension is allowed, the product is not (and must not wrap around to 0).
+        (_shape(f"[{2**24},{2**24},{2**24}]"), "oversized"),
+        ([_valid()[0], 12345], "bad_frame"),
+    ],
+)
+def test_hostile_headers_raise_only_wire_error(frames, reason):
+    with pytest.raises(WireError) as e:
+        decode(frames)
+    assert e.value.reason == reason, str(e.value)
+
+
+def test_two_arrays_of_one_name_are_refused():
+    frames = _valid()
+    head = json.loads(frames[0][len(wire.MAGIC) :])
+    head["arrays"] = head["arrays"] * 2
+    with pytest.raises(WireError, match="same name"):
+        decode([wire.MAGIC + json.dumps(head).encode(), frames[1], frames[1]])
+
+
+def test_limits_at_the_edge_still_decode():
+    # Exactly at the bounds: the largest int64 seq, max_json_depth levels, a zero-size array.
+    deep = "[" * 30 + "]" * 30  # 30 levels inside meta{...} inside the header{...}: 32 in all
+    msg = decode(_header_with("meta", '{"d":' + deep + "}"))
+    assert json.dumps(msg.meta["d"], separators=(",", ":")) == deep
+    assert decode(_header_with("seq", str(wire.INT64_MAX))).seq == wire.INT64_MAX
+    empty = decode(_as_bytes(encode(Message("scene", arrays={"e": np.zeros((0, 2**24), np.uint8)}))))
+    assert empty.arrays["e"].shape == (0, 2**24)
+
+
+def test_json_depth_ignores_brackets_inside_strings():
+    assert wire.json_depth(b"") == 0
+    assert wire.json_depth(b'"[[[["') == 0
+    assert wire.json_depth(b'{"a": "]]}", "b": [[1]]}') == 3
+    assert wire.json_depth(b'["\\"[[", [2]]') == 2  # an escaped quote does not end the string
+    assert wire.json_depth(b'["\\\\", [[2]]]') == 3  # an escaped backslash, then a real quote
+    body = json.dumps({"x": [{"y": ["[{", {"z": []}]}], "s": 'q"[\\'}).encode()
+    assert wire.json_depth(body) == 6
+
+
+def test_encode_refuses_what_decode_would_refuse():
+    for field_values in ({"seq": -1}, {"seq": 2**63}, {"t_capture_ns": True}, {"t_sent_ns": -5}):
+        with pytest.raises(ValueError, match="2\\*\\*63"):
+            encode(Message("views", **field_values))
