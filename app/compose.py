@@ -12,7 +12,7 @@ app makes these decisions::
     --aspect + the output's display --> plan_views()     --> ViewPlan: ViewSettings + QuiltLayout
 
 The three values are frozen dataclasses of plain values, so the live call's launcher hands
-them to its role processes as JSON (:mod:`app.jsonconfig`).
+them to its role processes as JSON (:mod:`pipeline.jsonconfig`).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ __all__ = [
     "choose_avatar",
     "choose_output",
     "plan_views",
+    "quilt_summary",
     "resolve_source",
 ]
 
@@ -254,6 +255,17 @@ def plan_views(
     )  # fmt: skip
     quilt = quilt_for_views(num_views, views.width_px, views.height_px, views.aspect, default_grid)
     return ViewPlan(views, quilt)
+
+
+def quilt_summary(quilt: QuiltLayout) -> dict[str, Any]:
+    """The quilt as metrics files record it."""
+    return {
+        "cols": quilt.cols,
+        "rows": quilt.rows,
+        "tile_px": [quilt.tile_w_px, quilt.tile_h_px],
+        "aspect": round(quilt.aspect, 4),
+        "views": quilt.num_views,
+    }
 
 
 # -- what photo -----------------------------------------------------------------------------

@@ -399,7 +399,8 @@ def _loop(
     import cv2
     from tqdm import tqdm
 
-    from pipeline.tracking import StreamTracker, track_frames
+    from pipeline.capture import track_frames
+    from pipeline.tracking import StreamTracker
 
     bar = tqdm(
         total=total, unit="frame", desc="render", disable=not progress, dynamic_ncols=True,

@@ -1,4 +1,5 @@
-"""Frame sources for the driver: a webcam, a video file or a folder of images.
+"""Frame sources for the driver (a webcam, a video file or a folder of images) and the one loop
+that reads and tracks them (:func:`track_frames`).
 
 All sources share one interface (:class:`FrameSource`)::
 
@@ -17,11 +18,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pipeline.avatar import FaceObservation
+    from pipeline.tracking.stream import StreamTracker
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -32,7 +38,9 @@ __all__ = [
     "FrameSource",
     "ImageFolderSource",
     "WebcamSource",
+    "TrackedFrame",
     "open_source",
+    "track_frames",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -331,3 +339,59 @@ def open_source(spec: str | Path | int | None, *, loop: bool = False, realtime: 
             f"{path} is a single image; a driver is a video or a folder of frames (put the image in a folder to use it)"
         )
     return FileSource(path, loop=loop, realtime=realtime)
+
+
+@dataclass
+class TrackedFrame:
+    """One driver frame and what the tracker saw in it.
+
+    Attributes:
+        frame: the captured frame (``rgb_u8``, ``t_capture_ns``, ``seq``).
+        face: the observation; None when there is no face (and none is held), or when the frame
+            was not tracked because nobody wanted it (``skipped``).
+        track_ms: time spent tracking (0 when skipped).
+        skipped: the frame was read but not tracked (see ``wanted`` in :func:`track_frames`).
+        error: why tracking failed on this frame (it is then treated as "no face").
+    """
+
+    frame: CapturedFrame
+    face: FaceObservation | None
+    track_ms: float = 0.0
+    skipped: bool = False
+    error: str = ""
+
+
+def track_frames(
+    source: FrameSource,
+    tracker: StreamTracker,
+    *,
+    wanted: Callable[[], bool] | None = None,
+    timestamp_ns: Callable[[CapturedFrame], int] | None = None,
+) -> Iterator[TrackedFrame]:
+    """The one capture -> track loop: read frames until the source ends, track each.
+
+    ``wanted`` (optional) is asked before tracking each frame: when it says no, the frame is
+    yielded ``skipped`` without being tracked (a live stage that cannot take a new frame yet:
+    tracking it would only cost CPU). A frame the tracker fails on is yielded with ``error``
+    set, never raised: one bad frame does not end a call. :class:`pipeline.capture.CaptureError`
+    from the source propagates (the driver cannot be read at all). ``timestamp_ns`` gives the
+    time the tracker's smoothing sees (default: the capture time; an offline render uses the
+    frame's place in the file, so its result does not depend on how fast it runs).
+    """
+    while True:
+        frame = source.read()
+        if frame is None:
+            return
+        if wanted is not None and not wanted():
+            yield TrackedFrame(frame, None, skipped=True)
+            continue
+        t0 = time.perf_counter()
+        try:
+            t_ns = frame.t_capture_ns if timestamp_ns is None else timestamp_ns(frame)
+            face = tracker.track(frame.rgb_u8, t_ns)
+        except Exception as e:  # a tracker failure on one frame is that frame's problem only
+            yield TrackedFrame(
+                frame, None, (time.perf_counter() - t0) * 1e3, error=f"{type(e).__name__}: {e}"
+            )
+            continue
+        yield TrackedFrame(frame, face, (time.perf_counter() - t0) * 1e3)

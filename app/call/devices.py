@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from app.call.audio import AudioSink, AudioSource, AudioUnavailableError
+from pipeline.call.audio import AudioSink, AudioSource, AudioUnavailableError
 
 __all__ = ["open_audio"]
 
@@ -23,12 +23,12 @@ def open_audio(
     if audio.mode == "off":
         return None, None, "audio off"
     if audio.mode == "files":
-        from app.call.audio import WavSink, WavSource
+        from pipeline.call.audio import WavSink, WavSource
 
         mic = WavSource(audio.audio_in, audio.fmt) if (sends and audio.audio_in) else None
         spk = WavSink(audio.audio_out, audio.fmt) if (receives and audio.audio_out) else None
         return mic, spk, ""
-    from app.call.audio import DeviceSink, DeviceSource
+    from pipeline.call.audio import DeviceSink, DeviceSource
 
     mic = None
     try:

@@ -5,7 +5,7 @@ Threads of a :class:`CallSession`:
 * ``capture`` — webcam / driver file -> :class:`StreamTracker` -> compressed driver frame ->
   :meth:`PeerLink.offer_video` (only while the peer is connected and wants video);
 * ``mic`` — microphone blocks -> mu-law -> :meth:`PeerLink.offer_audio`;
-* ``call-link`` — the network (see :mod:`app.call.transport`);
+* ``call-link`` — the network (see :mod:`pipeline.call.transport`);
 * ``audio-out`` — the speaker pulling from the :class:`Playout` buffer;
 * the main thread — the peer's source -> :class:`Reenactor`; the peer's newest driver frame ->
   drive -> render -> compositor (Looking Glass, preview window or offscreen). It also writes
@@ -30,13 +30,20 @@ from typing import Any, Literal
 
 import numpy as np
 
-from app.call.audio import AudioFormat, AudioSource, AudioUnavailableError, MuLawCodec, Playout
 from app.call.devices import open_audio
-from app.call.media import MediaSettings, pack_driver_frame, pack_source, unpack_driver_frame, unpack_source
-from app.call.transport import LinkError, LinkSettings, PeerLink
-from app.compose import AvatarChoice, OutputChoice, ViewPlan, plan_views
-from app.live.runtime import Stats
+from app.compose import AvatarChoice, OutputChoice, ViewPlan, plan_views, quilt_summary
+from pipeline.call.audio import AudioFormat, AudioSource, AudioUnavailableError, MuLawCodec, Playout
+from pipeline.call.media import (
+    MediaSettings,
+    pack_driver_frame,
+    pack_source,
+    unpack_driver_frame,
+    unpack_source,
+)
+from pipeline.call.transport import LinkError, LinkSettings, PeerLink
+from pipeline.messages import AudioBlock, audio_from_message, audio_to_message
 from pipeline.security import Keypair, KnownPeers, fingerprint
+from pipeline.stats import Stats
 from pipeline.wire import Message, WireError
 
 __all__ = ["AudioConfig", "CallConfig", "CallError", "CallSession"]
@@ -175,8 +182,8 @@ class CallSession:
         self._threads.append(t)
 
     def _capture(self) -> None:
-        from pipeline.capture import CaptureError, open_source
-        from pipeline.tracking import StreamTracker, track_frames
+        from pipeline.capture import CaptureError, open_source, track_frames
+        from pipeline.tracking import StreamTracker
 
         try:
             src = open_source(self.cfg.driver, loop=self.cfg.loop_driver, realtime=True)
@@ -216,27 +223,21 @@ class CallSession:
             pcm, t_capture = block
             if not self.link.peer_wants_video():
                 continue
-            codes = self.codec.encode(pcm)
-            meta = {"codec": self.codec.name, "rate": fmt.rate}
-            self.link.offer_audio(Message("audio", seq, t_capture, {"pcm": codes}, meta))
+            block = AudioBlock(seq, t_capture, self.codec.encode(pcm), self.codec.name, fmt.rate)
+            self.link.offer_audio(audio_to_message(block))
             seq += 1
 
     def _on_audio(self, msg: Message, t_local: int | None) -> None:  # link thread
         fmt = self.cfg.audio.fmt
-        codes = msg.arrays.get("pcm")
-        if (
-            msg.meta.get("codec") != self.codec.name
-            or msg.meta.get("rate") != fmt.rate
-            or codes is None
-            or codes.dtype != np.uint8
-            or codes.shape != (fmt.block_samples,)
-        ):
+        try:
+            block = audio_from_message(msg, codec=self.codec.name, rate=fmt.rate, samples=fmt.block_samples)
+        except WireError:
             self.stats.count("audio_bad_block")
             return
         if t_local is None:
             self.stats.count("audio_before_clock_sync")
             t_local = time.monotonic_ns()
-        self.playout.push(t_local, self.codec.decode(codes))
+        self.playout.push(t_local, self.codec.decode(block.codes))
 
     def _reenactor(self) -> Any:
         from pipeline.reenact import Reenactor
@@ -327,6 +328,8 @@ class CallSession:
             "bandwidth_kBps": link.bandwidth(),
             "bytes_total": {k: r.total for k, r in link.rates.items()},
             "clock": link.clock(),
+            "quilt": quilt_summary(self.cfg.plan.quilt),
+            "output": {"kind": self.cfg.output.kind, "display": self.cfg.output.display},
             "video": {
                 "frames_rendered": self.stats.counters.get("frames_rendered", 0),
                 "frames_presented": self.stats.counters.get("frames_presented", 0),

@@ -109,15 +109,15 @@ def _peer_key(args, known, address: str, interactive: bool) -> bytes:
 
 
 def _build(args: argparse.Namespace):
-    from app.call.audio import AudioFormat
-    from app.call.media import MediaSettings
     from app.call.session import AudioConfig, CallConfig
-    from app.call.transport import LinkSettings
     from app.compose import AvatarChoice, choose_avatar, choose_output, resolve_source
     from app.live.layouts import auto_layout
     from app.options import views_from_args
     from app.paths import user_paths
     from app.platform import count_cuda_gpus
+    from pipeline.call.audio import AudioFormat
+    from pipeline.call.media import MediaSettings
+    from pipeline.call.transport import LinkSettings
     from pipeline.security import KnownPeers, load_or_create_keypair, parse_public_key
 
     if args.listen is not None and args.peer is not None:
@@ -188,9 +188,9 @@ def _build(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.call.audio import AudioUnavailableError
     from app.call.session import CallError, CallSession
     from app.compose import ChoiceError
+    from pipeline.call.audio import AudioUnavailableError
     from pipeline.security import SecurityError
 
     try:

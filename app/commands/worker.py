@@ -44,10 +44,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def fetch_config(launcher: str, server_key: str, name: str, timeout_s: float):
     import zmq
 
-    from app.jsonconfig import from_jsonable
     from app.live.netsec import split_host_port
     from app.live.runtime import RoleConfig
     from app.paths import user_paths
+    from pipeline.jsonconfig import from_jsonable
     from pipeline.security import configure_client, load_or_create_keypair
 
     host, port = split_host_port(launcher, 5600)

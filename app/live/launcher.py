@@ -29,12 +29,13 @@ from typing import Any
 
 import zmq
 
-from app.compose import AvatarChoice, OutputChoice, ViewPlan, plan_views
+from app.compose import AvatarChoice, OutputChoice, ViewPlan, plan_views, quilt_summary
 from app.live.layouts import Layout, RoleSpec
 from app.live.netsec import free_port_range, split_host_port
 from app.live.roles import EXIT_CONFIG
 from app.live.runtime import RoleConfig
 from app.platform import link_transport
+from pipeline.messages import heartbeat_from_message
 from pipeline.wire import WireError, decode
 
 __all__ = ["CallSettings", "Launcher"]
@@ -243,28 +244,23 @@ class Launcher:
             except zmq.Again:
                 return
             try:
-                msg = decode(frames)
+                hb = heartbeat_from_message(decode(frames))
             except WireError:
                 self.malformed += 1
                 continue
-            if msg.kind != "heartbeat":
-                self.malformed += 1
-                continue
-            child = self.children.get(str(msg.meta.get("role")))
+            child = self.children.get(hb.role)
             if child is None:
                 continue
             if child.remote:
-                pid = msg.meta.get("pid")
-                if child.heartbeats and pid != child.remote_pid:
+                if child.heartbeats and hb.pid != child.remote_pid:
                     child.restarts += 1  # the remote worker came back as a new process
-                child.remote_pid = pid if isinstance(pid, int) else None
-            elif child.proc is None or msg.meta.get("pid") != child.proc.pid:
+                child.remote_pid = hb.pid
+            elif child.proc is None or hb.pid != child.proc.pid:
                 continue  # a late heartbeat from a process that was replaced
             child.last_seen = time.monotonic()
             child.heartbeats += 1
-            stats = msg.meta.get("stats", {})
-            child.last_stats = stats if isinstance(stats, dict) else {}
-            if stats.get("window_closed"):
+            child.last_stats = hb.stats
+            if hb.window_closed:
                 self.end_reason = "window closed"
                 self._stop = True
 
@@ -406,9 +402,12 @@ class Launcher:
             "num_views": self.layout.num_views,
             "view_size": self.settings.plan.views.view_size,
             "view_px": [self.settings.plan.views.width_px, self.settings.plan.views.height_px],
+            "quilt": quilt_summary(self.settings.plan.quilt),
+            "output": {"kind": self.settings.output.kind, "display": self.settings.output.display},
             "elapsed_s": round(time.monotonic() - self.started, 3),
             "end_reason": self.end_reason,
             "run_dir": str(self.run_dir),
+            "links": next(iter(self.endpoints.values())).split("://")[0],
             "malformed_heartbeats": self.malformed,
             "frames": {
                 "fps": comp.get("rates_hz", {}).get("frames_presented", 0.0),

@@ -30,6 +30,9 @@ from pipeline.avatar import AvatarBackend
 from pipeline.messages import (
     driver_frame_from_message,
     driver_frame_to_message,
+    ready_from_message,
+    ready_message,
+    state_from_message,
     state_message,
     views_from_message,
     views_to_message,
@@ -61,8 +64,8 @@ def _backend(cfg: RoleConfig) -> AvatarBackend[Any, Any]:
 
 # -- capture ------------------------------------------------------------------------------
 def run_capture(rt: RoleRuntime) -> int:
-    from pipeline.capture import CaptureError, open_source
-    from pipeline.tracking import StreamTracker, track_frames
+    from pipeline.capture import CaptureError, open_source, track_frames
+    from pipeline.tracking import StreamTracker
 
     cfg = rt.cfg
     try:
@@ -136,8 +139,12 @@ def run_estimator(rt: RoleRuntime) -> int:
             events = dict(poller.poll(20))
             while credits.poll(0):
                 credit = rt.decode(credits.recv_multipart(copy=False))
-                if credit is not None and credit.kind == "control" and "ready" in credit.meta:
-                    ready.add(str(credit.meta["ready"]))
+                if credit is None:
+                    continue
+                try:
+                    ready.add(ready_from_message(credit))
+                except WireError as e:
+                    rt.stats.count(f"malformed.{e.reason}")
             if serve in events:
                 serve.recv_multipart()  # any request means "send me the source"
                 rt.send(
@@ -237,7 +244,7 @@ class _SourceClient:
 
 
 def run_renderer(rt: RoleRuntime) -> int:
-    from pipeline.reenact import scene_source_key, sweep_cameras
+    from pipeline.reenact import sweep_cameras
 
     cfg = rt.cfg
     settings = cfg.plan.views
@@ -246,7 +253,7 @@ def run_renderer(rt: RoleRuntime) -> int:
     out = rt.socket(zmq.PUSH, "views", bind=False, hwm=8)
     credits = rt.socket(zmq.PUSH, "ready", bind=False, hwm=4)
     client = _SourceClient(rt)
-    ready_msg = Message("control", meta={"ready": cfg.name})
+    ready_msg = ready_message(cfg.name)
     reader = None
     rt.send(credits, ready_msg)
     try:
@@ -255,8 +262,13 @@ def run_renderer(rt: RoleRuntime) -> int:
             msg = rt.recv_latest(scenes, timeout_ms=100)
             if msg is None:
                 continue
-            arrays = dict(msg.arrays)
-            handle = msg.meta.get("shm")
+            try:
+                state = state_from_message(msg, "scene")
+            except WireError as e:
+                rt.stats.count(f"malformed.{e.reason}")
+                continue
+            arrays = dict(state.arrays)
+            handle = state.shm
             if handle is not None:
                 if reader is None:
                     from pipeline.shm import SharedTensorReader
@@ -272,19 +284,19 @@ def run_renderer(rt: RoleRuntime) -> int:
                     rt.stats.count("shm_overwritten")  # the estimator moved on: wait for the next
                     continue
                 arrays.update(big)
-            if not backend.has_source(scene_source_key(arrays)):
+            if not backend.has_source(state.source_key or None):
                 src = client.fetch()
                 if src is None or src.kind != "source":
                     continue
                 try:
-                    backend.adopt_source(src.arrays)
-                except (ValueError, KeyError) as e:
+                    backend.adopt_source(state_from_message(src, "source").arrays)
+                except ValueError as e:  # WireError included
                     rt.stats.count("bad_source")
                     log.warning("%s: bad source state: %s", cfg.name, e)
                     continue
             try:
                 scene = backend.scene_from_arrays(arrays)
-            except (ValueError, KeyError, WireError) as e:
+            except ValueError as e:  # WireError included
                 rt.stats.count("bad_scene")
                 log.warning("%s: bad scene: %s", cfg.name, e)
                 continue
@@ -324,7 +336,7 @@ def run_compositor(rt: RoleRuntime) -> int:
             msg = rt.recv(views_in, timeout_ms=5 if app else 50)
             while msg is not None:
                 try:
-                    v = views_from_message(msg)
+                    v = views_from_message(msg, cfg.plan.views.num_views)
                     comp.submit(msg.seq, v.view_ids, v.rgb_u8, msg.t_capture_ns)
                     rt.stats.count("batches_received")
                 except (WireError, ValueError) as e:

@@ -143,9 +143,9 @@ class LiveWorker:
         self._thread.join(timeout=30.0)
 
     def _run(self) -> None:
-        from pipeline.capture import CaptureError, open_source
+        from pipeline.capture import CaptureError, open_source, track_frames
         from pipeline.reenact import Reenactor
-        from pipeline.tracking import PhotoError, StreamTracker, track_frames
+        from pipeline.tracking import PhotoError, StreamTracker
 
         reenactor = None
         tracker = None

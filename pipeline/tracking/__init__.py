@@ -14,7 +14,7 @@ from pipeline.tracking.errors import FaceTooSmallError, NoFaceError, PhotoError,
 from pipeline.tracking.image_io import load_image
 from pipeline.tracking.photo import PhotoConfig, PhotoPreprocessor, prepare_photo
 from pipeline.tracking.quality import QualityReport, QualityThresholds, quality_report
-from pipeline.tracking.stream import StreamTracker, TrackedFrame, TrackerConfig, TrackerStatus, track_frames
+from pipeline.tracking.stream import StreamTracker, TrackerConfig, TrackerStatus
 
 __all__ = [
     "FaceTooSmallError",
@@ -25,12 +25,10 @@ __all__ = [
     "QualityReport",
     "QualityThresholds",
     "StreamTracker",
-    "TrackedFrame",
     "TrackerConfig",
     "TrackerStatus",
     "UnreadablePhotoError",
     "load_image",
     "prepare_photo",
-    "track_frames",
     "quality_report",
 ]

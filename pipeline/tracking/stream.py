@@ -17,21 +17,18 @@
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from pipeline.avatar import FaceObservation
-from pipeline.capture import CapturedFrame, FrameSource
 from pipeline.tracking.align import CROP_SIZE, alignment_from_landmarks, landmarks_to_crop, warp_to_crop
 from pipeline.tracking.filters import OneEuroConfig, OneEuroFilter
 from pipeline.tracking.landmarks import DetectorConfig, FaceMeshDetector
 from pipeline.tracking.matting import MatteConfig, Matter, apply_matte
 from pipeline.tracking.pose import camera_from_pose, fit_head_pose
 
-__all__ = ["StreamTracker", "TrackedFrame", "TrackerConfig", "TrackerStatus", "track_frames"]
+__all__ = ["StreamTracker", "TrackerConfig", "TrackerStatus"]
 
 
 @dataclass(frozen=True)
@@ -188,59 +185,3 @@ class StreamTracker:
         return dataclasses.replace(
             self._last, timestamp_ns=int(timestamp_ns), seq=seq, tracked=False, extras=extras
         )
-
-
-@dataclass
-class TrackedFrame:
-    """One driver frame and what the tracker saw in it.
-
-    Attributes:
-        frame: the captured frame (``rgb_u8``, ``t_capture_ns``, ``seq``).
-        face: the observation; None when there is no face (and none is held), or when the frame
-            was not tracked because nobody wanted it (``skipped``).
-        track_ms: time spent tracking (0 when skipped).
-        skipped: the frame was read but not tracked (see ``wanted`` in :func:`track_frames`).
-        error: why tracking failed on this frame (it is then treated as "no face").
-    """
-
-    frame: CapturedFrame
-    face: FaceObservation | None
-    track_ms: float = 0.0
-    skipped: bool = False
-    error: str = ""
-
-
-def track_frames(
-    source: FrameSource,
-    tracker: StreamTracker,
-    *,
-    wanted: Callable[[], bool] | None = None,
-    timestamp_ns: Callable[[CapturedFrame], int] | None = None,
-) -> Iterator[TrackedFrame]:
-    """The one capture -> track loop: read frames until the source ends, track each.
-
-    ``wanted`` (optional) is asked before tracking each frame: when it says no, the frame is
-    yielded ``skipped`` without being tracked (a live stage that cannot take a new frame yet:
-    tracking it would only cost CPU). A frame the tracker fails on is yielded with ``error``
-    set, never raised: one bad frame does not end a call. :class:`pipeline.capture.CaptureError`
-    from the source propagates (the driver cannot be read at all). ``timestamp_ns`` gives the
-    time the tracker's smoothing sees (default: the capture time; an offline render uses the
-    frame's place in the file, so its result does not depend on how fast it runs).
-    """
-    while True:
-        frame = source.read()
-        if frame is None:
-            return
-        if wanted is not None and not wanted():
-            yield TrackedFrame(frame, None, skipped=True)
-            continue
-        t0 = time.perf_counter()
-        try:
-            t_ns = frame.t_capture_ns if timestamp_ns is None else timestamp_ns(frame)
-            face = tracker.track(frame.rgb_u8, t_ns)
-        except Exception as e:  # a tracker failure on one frame is that frame's problem only
-            yield TrackedFrame(
-                frame, None, (time.perf_counter() - t0) * 1e3, error=f"{type(e).__name__}: {e}"
-            )
-            continue
-        yield TrackedFrame(frame, face, (time.perf_counter() - t0) * 1e3)

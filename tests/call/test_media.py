@@ -9,8 +9,8 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from app.call.audio import AudioFormat, MuLawCodec, Playout, WavSink, WavSource
-from app.call.media import (
+from pipeline.call.audio import AudioFormat, MuLawCodec, Playout, WavSink, WavSource
+from pipeline.call.media import (
     MediaSettings,
     pack_driver_frame,
     pack_source,
@@ -72,6 +72,18 @@ def test_bad_payloads_raise_wire_errors(face):
         unpack_driver_frame(msg)
     with pytest.raises(ValueError):
         MediaSettings(crop_px=32)
+
+
+def test_a_crop_declaring_a_huge_image_is_refused_before_decoding(face):
+    """A peer's JPEG whose header claims 30000 x 30000 px (3 GB decoded) is refused from its header."""
+    msg = pack_driver_frame(face, MediaSettings())
+    jpeg = bytearray(msg.arrays["crop_jpeg"].tobytes())
+    sof = bytes(jpeg).find(b"\xff\xc0")
+    assert sof > 0
+    jpeg[sof + 5 : sof + 9] = (30000).to_bytes(2, "big") * 2
+    msg.arrays["crop_jpeg"] = np.frombuffer(bytes(jpeg), np.uint8)
+    with pytest.raises(WireError, match="declares 30000x30000"):
+        unpack_driver_frame(msg)
 
 
 def test_mulaw_codec_halves_the_size_and_keeps_speech_quality():

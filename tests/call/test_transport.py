@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import zmq
 
-from app.call.transport import LinkSettings, PeerLink
+from pipeline.call.transport import LinkSettings, PeerLink
 from pipeline.security import configure_client, load_or_create_keypair
 from pipeline.wire import Message, encode
 

@@ -40,9 +40,20 @@ from typing import Any, Literal
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from app.call.measure import ClockSync, Rate
-from app.live.runtime import Stats
+from pipeline.call.measure import ClockSync, Rate
+from pipeline.messages import (
+    Ack,
+    Bye,
+    Hello,
+    LinkControl,
+    Ping,
+    Pong,
+    Who,
+    link_control_from_message,
+    link_control_to_message,
+)
 from pipeline.security import Keypair, configure_client, configure_server, fingerprint, start_authenticator
+from pipeline.stats import Stats
 from pipeline.wire import Message, WireError, decode, encode
 
 __all__ = ["LinkError", "LinkSettings", "PeerInfo", "PeerLink"]
@@ -305,7 +316,7 @@ class PeerLink:
             self._timers(sock)
             self._flush(sock)
         if self._routable():
-            self._send(sock, Message("control", meta={"type": "bye"}), "control")
+            self._control(sock, Bye())
             time.sleep(0.05)
 
     def _on_monitor(self, ev: dict[str, Any]) -> None:
@@ -356,14 +367,12 @@ class PeerLink:
             self._tokens -= n
         return True
 
-    def _control(self, sock: zmq.Socket, kind: str, **meta: Any) -> None:
-        self._send(sock, Message("control", meta={"type": kind, **meta}), "control")
+    def _control(self, sock: zmq.Socket, ctl: LinkControl) -> None:
+        self._send(sock, link_control_to_message(ctl), "control")
 
     def _hello(self, sock: zmq.Socket) -> None:
         s = self.settings
-        self._control(
-            sock, "hello", name=s.name, session=self._session_id, sends=s.sends, receives=s.receives
-        )
+        self._control(sock, Hello(s.name, self._session_id, s.sends, s.receives))
         self._last_hello = time.monotonic()
 
     def _timers(self, sock: zmq.Socket) -> None:
@@ -375,7 +384,7 @@ class PeerLink:
             self._hello(sock)
         if self._routable() and now - self._last_ping > s.ping_interval_s:
             self._ping_id += 1
-            self._control(sock, "ping", id=self._ping_id)
+            self._control(sock, Ping(self._ping_id))
             self._last_ping = now
         if self.state == "connected" and now - self._last_seen > s.peer_timeout_s:
             self._set_state("disconnected", f"nothing heard for {s.peer_timeout_s:.0f} s")
@@ -432,33 +441,40 @@ class PeerLink:
         except WireError as e:
             self.stats.count(f"malformed.{e.reason}")
             return
-        if msg.kind == "control" and msg.meta.get("type") == "hello":
+        ctl: LinkControl | None = None
+        if msg.kind == "control":
+            try:
+                ctl = link_control_from_message(msg)
+            except WireError as e:
+                self.stats.count(f"malformed.{e.reason}")
+                return
+        if isinstance(ctl, Hello):
             key = ""
             if identity is not None:  # the key ZAP accepted (only a CURVE server knows it)
                 key = frames[0].get("User-Id") or ""
-            self._on_hello(sock, msg, identity, key)
+            self._on_hello(sock, ctl, identity, key)
             return
         if identity is not None and identity != self._identity:
             # A peer we have not been introduced to (this side restarted): ask for a hello.
             self.stats.count("from_unknown_route")
             saved, self._identity = self._identity, identity
-            self._control(sock, "who")
+            self._control(sock, Who())
             self._identity = saved
             return
         self._last_seen = time.monotonic()
         if self.state == "disconnected" and self.peer is not None:
             self._set_state("connected", "peer back")
-        self._dispatch(sock, msg, t_recv)
+        if ctl is not None:
+            self._on_control(sock, ctl, msg, t_recv)
+        else:
+            self._dispatch(sock, msg, t_recv)
 
-    def _on_hello(self, sock: zmq.Socket, msg: Message, identity: bytes | None, key: str) -> None:
-        m = msg.meta
-        session = str(m.get("session", ""))
+    def _on_hello(self, sock: zmq.Socket, hello: Hello, identity: bytes | None, key: str) -> None:
+        session = hello.session
         if self.settings.mode == "dial":
             key = (self.settings.peer_key or b"").decode("ascii")
         new = self.peer is None or self.peer.session != session
-        self.peer = PeerInfo(
-            key, str(m.get("name", ""))[:64], session, bool(m.get("sends")), bool(m.get("receives"))
-        )
+        self.peer = PeerInfo(key, hello.name[:64], session, hello.sends, hello.receives)
         if new:
             self.clock_sync.clear()
             with self._lock:
@@ -471,29 +487,22 @@ class PeerLink:
             self._hello(sock)
         self._set_state("connected", f"{self.peer.name or 'peer'} {self.peer.fingerprint}")
 
+    def _on_control(self, sock: zmq.Socket, ctl: LinkControl, msg: Message, t_recv: int) -> None:
+        if isinstance(ctl, Ping):
+            self._control(sock, Pong(ctl.id, msg.t_sent_ns, t_recv))
+        elif isinstance(ctl, Pong):
+            self.clock_sync.add(ctl.t0, ctl.t1, msg.t_sent_ns, t_recv)
+        elif isinstance(ctl, Ack):
+            self._in_flight.pop(ctl.seq, None)
+        elif isinstance(ctl, Bye):
+            self._set_state("disconnected", "the peer hung up")
+            self.stats.count("peer_hung_up")
+        elif isinstance(ctl, Who):
+            self._hello(sock)
+
     def _dispatch(self, sock: zmq.Socket, msg: Message, t_recv: int) -> None:
-        if msg.kind == "control":
-            kind = msg.meta.get("type")
-            if kind == "ping":
-                self._control(sock, "pong", id=msg.meta.get("id"), t0=msg.t_sent_ns, t1=t_recv)
-            elif kind == "pong":
-                try:
-                    t0, t1 = int(msg.meta["t0"]), int(msg.meta["t1"])
-                except (KeyError, TypeError, ValueError):
-                    self.stats.count("malformed.pong")
-                    return
-                self.clock_sync.add(t0, t1, msg.t_sent_ns, t_recv)
-            elif kind == "ack":
-                self._in_flight.pop(int(msg.seq), None)
-            elif kind == "bye":
-                self._set_state("disconnected", "the peer hung up")
-                self.stats.count("peer_hung_up")
-            elif kind == "who":
-                self._hello(sock)
-            else:
-                self.stats.count("unknown_control")
-        elif msg.kind == "driver_frame":
-            self._send(sock, Message("control", msg.seq, meta={"type": "ack"}), "control")
+        if msg.kind == "driver_frame":
+            self._control(sock, Ack(msg.seq))
             self.stats.tick("video_received")
             with self._lock:
                 if self._video_in is not None:

@@ -77,10 +77,42 @@ def _jpeg(img: np.ndarray, size: int, quality: int) -> np.ndarray:
     return buf.reshape(-1)
 
 
+def _jpeg_size(data: np.ndarray) -> tuple[int, int] | None:
+    """``(width, height)`` from a JPEG's frame header (SOFn marker), None when there is none.
+    Read before decoding, so a crop that declares a huge image is refused without allocating."""
+    b = data.tobytes()
+    if b[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 <= len(b):
+        if b[i] != 0xFF:
+            return None
+        marker = b[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int.from_bytes(b[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h = int.from_bytes(b[i + 5 : i + 7], "big")
+            w = int.from_bytes(b[i + 7 : i + 9], "big")
+            return w, h
+        if length < 2:
+            return None
+        i += 2 + length
+    return None
+
+
 def _unjpeg(buf: np.ndarray, name: str, color: bool) -> np.ndarray:
     data = np.ascontiguousarray(buf, dtype=np.uint8).reshape(-1)
     if data.size == 0:
         raise WireError("bad_image", f"{name} is empty")
+    size = _jpeg_size(data)
+    if size is None:
+        raise WireError("bad_image", f"{name} is not a JPEG")
+    if size[0] != size[1] or not 16 <= size[0] <= CROP_SIZE:
+        raise WireError(
+            "bad_image", f"{name} declares {size[0]}x{size[1]} px, expected a square crop of 16..{CROP_SIZE}"
+        )
     img = cv2.imdecode(data, cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)
     if img is None:
         raise WireError("bad_image", f"{name} is not a readable JPEG")
