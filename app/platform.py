@@ -74,8 +74,9 @@ def create_gl_context(require: int = GL_VERSION_REQUIRED) -> Any:
     errors = []
     for b in tries:
         try:
-            kw = {} if b == "default" else {"backend": b}
-            ctx = moderngl.create_standalone_context(require=require, **kw)
+            # moderngl's stub types every keyword setting as a dict; backend= is a string
+            create: Any = moderngl.create_standalone_context
+            ctx = create(require=require) if b == "default" else create(require=require, backend=b)
         except Exception as e:  # moderngl raises bare Exceptions for missing libraries
             errors.append(f"{b}: {e}")
             continue

@@ -284,7 +284,8 @@ def _ask_bridge(url: str | None) -> tuple[FoundCalibration | None, RouteAttempt]
     usable = [d for d in displays if d.calibration is not None and d.state in ("ok", "")]
     light_field = [d for d in usable if not is_hololuminescent(d.hardware_version, d.serial, d.hwid)]
     hld = [d for d in displays if is_hololuminescent(d.hardware_version, d.serial, d.hwid)]
-    chosen = (light_field or usable or hld or [None])[0]
+    candidates = light_field or usable or hld
+    chosen = candidates[0] if candidates else None
     if chosen is None:
         return None, attempt(
             "failed", f"Looking Glass Bridge at {url}: no usable display ({_bridge_summary(displays)})"

@@ -149,7 +149,8 @@ def calibrate_from_views(
             "at different places and angles"
         )
     obj = board_points_mm(board)
-    rms, k, dist, _, _ = cv2.calibrateCamera(
+    calibrate: Any = cv2.calibrateCamera  # its stubs do not accept None for the initial guesses
+    rms, k, dist, _, _ = calibrate(
         [obj] * len(views),
         [v.reshape(-1, 1, 2) for v in views],
         image_size,

@@ -169,10 +169,12 @@ class WindowSink:
         """The window owns its framebuffer; nothing to free here."""
 
 
-def _gl_config() -> Any:
+def gl_config() -> Any:
+    """The OpenGL 4.1 core, double-buffered configuration of every window of the app."""
     import pyglet
 
-    return pyglet.gl.Config(major_version=4, minor_version=1, forward_compatible=True, double_buffer=True)
+    config: Any = pyglet.gl.Config  # a factory of the platform's Config class (abstract in the stubs)
+    return config(major_version=4, minor_version=1, forward_compatible=True, double_buffer=True)
 
 
 def open_display(
@@ -219,7 +221,7 @@ def open_display(
             style=pyglet.window.Window.WINDOW_STYLE_BORDERLESS,
             screen=screen,
             vsync=True,
-            config=_gl_config(),
+            config=gl_config(),
             caption=f"{caption} (Looking Glass)",
         )
         window.set_location(screen_info.x, screen_info.y)
@@ -242,7 +244,7 @@ def open_display(
         height=preview_size_px[1],
         resizable=True,
         vsync=True,
-        config=_gl_config(),
+        config=gl_config(),
         caption=f"{caption} (preview)",
     )
     ctx = moderngl.create_context(require=410)

@@ -136,13 +136,13 @@ class SharedTensorRing:
         self._next = (slot + 1) % self.slots
         buf = self._shm.buf
         # views on the segment are short-lived: an exported buffer would block close()
-        ctrl = np.ndarray((self.slots,), dtype=np.uint64, buffer=buf, strides=(_CTRL_WORD,))
+        ctrl: np.ndarray = np.ndarray((self.slots,), dtype=np.uint64, buffer=buf, strides=(_CTRL_WORD,))
         gen = int(ctrl[slot])
         ctrl[slot] = gen + 1  # odd: being written
         base = _PAGE + slot * self.slot_bytes
         for a, off in prepared:
             if a.nbytes:
-                dst = np.ndarray(a.shape, dtype=a.dtype, buffer=buf, offset=base + off)
+                dst: np.ndarray = np.ndarray(a.shape, dtype=a.dtype, buffer=buf, offset=base + off)
                 np.copyto(dst, a, casting="no")
                 del dst
         ctrl[slot] = gen + 2  # even: complete
@@ -221,14 +221,14 @@ class SharedTensorReader:
             self._attach(name, _PAGE + slots * slot_bytes)
         assert self._map is not None
         buf = self._map
-        ctrl = np.ndarray((slots,), dtype=np.uint64, buffer=buf, strides=(_CTRL_WORD,))
+        ctrl: np.ndarray = np.ndarray((slots,), dtype=np.uint64, buffer=buf, strides=(_CTRL_WORD,))
         if int(ctrl[slot]) != gen:
             self.stale += 1
             return None
         base = _PAGE + slot * slot_bytes
         out = {}
         for d_name, dtype, shape, off in descs:
-            src = np.ndarray(shape, dtype=dtype, buffer=buf, offset=base + off)
+            src: np.ndarray = np.ndarray(shape, dtype=dtype, buffer=buf, offset=base + off)
             out[d_name] = src.copy()
             del src
         ok = int(ctrl[slot]) == gen

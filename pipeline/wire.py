@@ -175,7 +175,7 @@ def encode(msg: Message, *, now_ns: int | None = None) -> list[Any]:
                 f"array {name!r}: dtype {dtype_name} cannot be sent (allowed: {sorted(_DTYPES)})"
             )
         descs.append({"name": str(name), "dtype": dtype_name, "shape": list(a.shape)})
-        frames.append(memoryview(a.reshape(-1).view(np.uint8)) if a.size else b"")
+        frames.append(memoryview(a.reshape(-1).view(np.uint8).data) if a.size else b"")
     sent = msg.t_sent_ns or (now_ns if now_ns is not None else time.monotonic_ns())
     header = {
         "v": SCHEMA_VERSION,

@@ -22,6 +22,8 @@ def open_audio(
     """
     if audio.mode == "off":
         return None, None, "audio off"
+    mic: AudioSource | None = None
+    spk: AudioSink | None = None
     if audio.mode == "files":
         from pipeline.call.audio import WavSink, WavSource
 
@@ -30,7 +32,6 @@ def open_audio(
         return mic, spk, ""
     from pipeline.call.audio import DeviceSink, DeviceSource
 
-    mic = None
     try:
         mic = DeviceSource(audio.fmt) if sends else None
         spk = DeviceSink(audio.fmt) if receives else None

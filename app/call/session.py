@@ -217,10 +217,10 @@ class CallSession:
         fmt = self.cfg.audio.fmt
         seq = 0
         while not self.stop.is_set():
-            block = mic.read()
-            if block is None:
+            read = mic.read()
+            if read is None:
                 return
-            pcm, t_capture = block
+            pcm, t_capture = read
             if not self.link.peer_wants_video():
                 continue
             block = AudioBlock(seq, t_capture, self.codec.encode(pcm), self.codec.name, fmt.rate)
@@ -396,6 +396,8 @@ class CallSession:
         if self.cfg.link.sends:
             from pipeline.tracking import PhotoError, prepare_photo
 
+            if self.cfg.source is None:
+                raise CallError("sending needs a source photo")
             try:
                 face = prepare_photo(self.cfg.source)
             except PhotoError as e:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, Literal
 
 from app.options import add_avatar_flags, add_driver_flags, add_output_flags, add_source_flag, add_view_flags
 
@@ -136,7 +137,7 @@ def _build(args: argparse.Namespace):
         if not 0 <= args.listen <= 65535:
             raise ValueError(f"port {args.listen} is not 0..65535")
         bind = f"[{args.bind}]" if ":" in args.bind else args.bind
-        link_kw = {"mode": "listen", "endpoint": f"tcp://{bind}:{args.listen}"}
+        link_kw: dict[str, Any] = {"mode": "listen", "endpoint": f"tcp://{bind}:{args.listen}"}
     else:
         host, port = _split_host(args.peer)
         h = f"[{host}]" if ":" in host else host
@@ -149,13 +150,14 @@ def _build(args: argparse.Namespace):
     if receives:
         gpus = 0 if args.backend == "mesh" else count_cuda_gpus()
         avatar = choose_avatar(args.backend, args.weights, precision=args.precision, count_gpus=lambda: gpus)
+    requested: Literal["headless", "preview", "auto"] = "auto"
     if args.headless or not receives:
         requested = "headless"
-    else:
-        requested = "preview" if args.preview else "auto"
+    elif args.preview:
+        requested = "preview"
     output = choose_output(
         requested, args.calibration, headless_hint="use --metrics-out / --snapshot to see what happens"
-    )  # type: ignore[arg-type]
+    )
     plan = views_from_args(
         args, output, views=24 if output.kind == "lookingglass" else 1, view_size=auto_layout(gpus).view_size
     )

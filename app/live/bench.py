@@ -15,6 +15,7 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pipeline.benchutil import BenchRow
 
@@ -95,7 +96,11 @@ def _hop_rows(args: argparse.Namespace) -> list[BenchRow]:
     frames = args.repeats or (30 if args.quick else 150)
     mb = int(np.prod(PLANES_SHAPE)) * 2 / 1e6
     rows = []
-    for mode, label in (("zmq", "ZeroMQ ipc, arrays in the message"), ("shm", "shared memory + handle")):
+    modes: tuple[tuple[Literal["zmq", "shm"], str], ...] = (
+        ("zmq", "ZeroMQ ipc, arrays in the message"),
+        ("shm", "shared memory + handle"),
+    )
+    for mode, label in modes:
         print(f"  tri-plane hop via {label}: {frames} frames at 30 FPS to {READERS} readers ...", flush=True)
         r = measure_hop(mode, readers=READERS, frames=frames, fps=30.0)
         a = np.asarray(r["hop_ms"], dtype=np.float64)
@@ -108,7 +113,7 @@ def _hop_rows(args: argparse.Namespace) -> list[BenchRow]:
                 float(np.percentile(a, 90)),
                 float(a.min()),
                 int(a.size),
-                {"readers": READERS, "stale": int(r["stale"]), "fps": 30.0},
+                {"readers": READERS, "stale": r["stale"], "fps": 30.0},
             )
         )
     return rows

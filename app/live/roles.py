@@ -109,6 +109,8 @@ def run_estimator(rt: RoleRuntime) -> int:
 
     cfg = rt.cfg
     backend = _backend(cfg)
+    if cfg.source is None:
+        raise FatalRoleError("no source photo was given")
     try:
         face = prepare_photo(cfg.source)
     except PhotoError as e:
@@ -200,8 +202,10 @@ class _SceneShm:
     MIN_BYTES = 1 << 20
 
     def __init__(self, enabled: bool) -> None:
+        from pipeline.shm import SharedTensorRing
+
         self.enabled = enabled
-        self.ring = None
+        self.ring: SharedTensorRing | None = None
 
     def message(self, seq: int, t_ns: int, arrays: dict, **meta) -> Message:
         big = {k: v for k, v in arrays.items() if v.nbytes >= self.MIN_BYTES} if self.enabled else {}

@@ -46,7 +46,9 @@ def open_window(
         from display.window import configure_pyglet
 
         configure_pyglet(headless=False)
-    config = pyglet.gl.Config(major_version=4, minor_version=1, forward_compatible=True, double_buffer=True)
+    from display.window import gl_config
+
+    config = gl_config()
     window = pyglet.window.Window(
         width=width, height=height, resizable=resizable, vsync=False, config=config, caption=caption
     )

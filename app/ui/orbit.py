@@ -151,6 +151,8 @@ class OrbitPreview:
                         self._post(Failed(new, f"the 3D avatar cannot use this photo: {e}"))
                         current = None
                     continue
+                if backend is None or scene is None or current is None:
+                    continue
                 t0 = time.monotonic()
                 view = pingpong_view(step, self.settings.num_views)
                 cams = sweep_cameras(scene.camera, self.settings, [view])

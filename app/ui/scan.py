@@ -13,6 +13,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -122,7 +123,7 @@ def check_photo(pp, path: Path, thumb_px: int) -> PhotoItem:
     try:
         obs = pp.prepare(rgb, name=path.name)
     except PhotoError as e:
-        kind = (
+        kind: Literal["no_face", "too_small", "error"] = (
             "no_face"
             if isinstance(e, NoFaceError)
             else "too_small"

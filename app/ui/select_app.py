@@ -22,6 +22,7 @@ from app.ui.orbit import Failed, OrbitFrame, OrbitPreview, Prepared
 from app.ui.photo_grid import Action, PhotoItem, SelectionState
 from app.ui.scan import PhotoScanner, list_photos
 from app.ui.select_view import PanelInfo, draw_select, screen_layout
+from pipeline.avatar import AvatarBackend
 
 __all__ = ["CameraFeed", "SelectApp", "SelectOptions", "photos_folder_for_captures"]
 
@@ -98,7 +99,7 @@ class CameraFeed:
 class SelectApp:
     """The selection window. ``run()`` returns the chosen photo (stored in the settings) or None."""
 
-    def __init__(self, options: SelectOptions, make_backend: Callable[[], object]) -> None:
+    def __init__(self, options: SelectOptions, make_backend: Callable[[], AvatarBackend[Any, Any]]) -> None:
         from display.gl import OverlayPass
         from display.window import WindowSink
 

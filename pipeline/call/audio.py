@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -164,10 +165,11 @@ class WavSink(AudioSink):
         self.fmt = fmt
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._wav = wave.open(str(self.path), "wb")
-        self._wav.setnchannels(1)
-        self._wav.setsampwidth(2)
-        self._wav.setframerate(fmt.rate)
+        wav = wave.open(str(self.path), "wb")
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(fmt.rate)
+        self._wav: wave.Wave_write | None = wav
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -261,7 +263,7 @@ class DeviceSink(AudioSink):
         self.fmt = fmt
         self._sd = _sounddevice()
         self._device = device
-        self._stream = None
+        self._stream: Any = None  # sounddevice.OutputStream once started
         self.description = "speaker"
 
     def start(self, pull: Callable[[int, int], np.ndarray]) -> None:

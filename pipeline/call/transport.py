@@ -33,7 +33,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -319,7 +319,7 @@ class PeerLink:
             self._control(sock, Bye())
             time.sleep(0.05)
 
-    def _on_monitor(self, ev: dict[str, Any]) -> None:
+    def _on_monitor(self, ev: Mapping[str, Any]) -> None:
         kind = ev["event"]
         if kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
             self.problem = (
@@ -451,7 +451,7 @@ class PeerLink:
         if isinstance(ctl, Hello):
             key = ""
             if identity is not None:  # the key ZAP accepted (only a CURVE server knows it)
-                key = frames[0].get("User-Id") or ""
+                key = str(frames[0].get("User-Id") or "")
             self._on_hello(sock, ctl, identity, key)
             return
         if identity is not None and identity != self._identity:

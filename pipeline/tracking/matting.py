@@ -92,7 +92,7 @@ class Matter:
         mask = getattr(res, "segmentation_mask", None)
         if mask is None:
             raise RuntimeError("selfie segmentation returned no mask")
-        m = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)
+        m: np.ndarray = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)
         c = self.config
         if c.guided_radius_px > 0:
             # A grey guide: 3-4x cheaper than a colour one, and hair/shoulder edges are

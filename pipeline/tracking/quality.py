@@ -120,7 +120,7 @@ def _region_mask(shape: tuple[int, int], pts: np.ndarray, radius: int) -> np.nda
 
     m = np.zeros(shape, np.uint8)
     for x, y in pts:
-        cv2.circle(m, (round(float(x)), round(float(y))), radius, 1, -1)
+        cv2.circle(m, (round(float(x)), round(float(y))), radius, (1,), -1)
     return m.astype(bool)
 
 
@@ -136,7 +136,7 @@ def _face_mask(landmarks_px: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
     hull = cv2.convexHull(np.round(landmarks_px[:468, :2]).astype(np.int32))
     m = np.zeros(shape, np.uint8)
-    cv2.fillConvexPoly(m, hull, 1)
+    cv2.fillConvexPoly(m, hull, (1,))
     return m.astype(bool)
 
 

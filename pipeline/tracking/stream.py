@@ -166,13 +166,14 @@ class StreamTracker:
         if st.lost_since_ns is None:
             st.lost_since_ns = int(timestamp_ns)
         st.tracking = False
+        last = self._last
         held = (
-            self._last is not None
+            last is not None
             and self._last_good_ns is not None
             and (timestamp_ns - self._last_good_ns) <= self.config.hold_ms * 1e6
         )
         st.holding = held
-        if not held:
+        if not held or last is None:
             # Past the hold: forget the history so re-acquisition starts fresh (no smoothing
             # from a stale pose, a new matte).
             if self._filter is not None:
@@ -181,7 +182,7 @@ class StreamTracker:
             self._tracked_count = 0
             return None
         lost_ms = (timestamp_ns - st.lost_since_ns) * 1e-6
-        extras = dict(self._last.extras, lost_ms=lost_ms, lost_reason=why)
+        extras = dict(last.extras, lost_ms=lost_ms, lost_reason=why)
         return dataclasses.replace(
-            self._last, timestamp_ns=int(timestamp_ns), seq=seq, tracked=False, extras=extras
+            last, timestamp_ns=int(timestamp_ns), seq=seq, tracked=False, extras=extras
         )
