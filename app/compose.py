@@ -215,7 +215,7 @@ def choose_output(
     """
     given = _find_display(calibration, required=True) if calibration is not None else None
     if requested in ("headless", "preview"):
-        return _output(requested, given)  # type: ignore[arg-type]
+        return _output(requested, given)
     if not can_show():
         hint = f" ({headless_hint})" if headless_hint else ""
         return _output("headless", given, f"no display found: running headless{hint}")

@@ -106,7 +106,7 @@ def from_jsonable(cls: type[T], data: Any, where: str = "") -> T:
     """Build dataclass ``cls`` from plain data made by :func:`to_jsonable`."""
     where = where or cls.__name__
     if hasattr(cls, "from_json_dict"):
-        return cls.from_json_dict(data)  # type: ignore[attr-defined, no-any-return]
+        return cls.from_json_dict(data)  # type: ignore[attr-defined]
     if not isinstance(data, dict):
         raise ConfigJSONError(f"{where}: expected an object, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -133,7 +133,7 @@ class MeshSource:
             pipeline.wire.WireError: any missing, misshapen or implausible array.
         """
         what = "mesh source"
-        geo = {"what": what, "max_abs": MAX_ABS_COORD}
+        geo: dict[str, Any] = {"what": what, "max_abs": MAX_ABS_COORD}
         vertices = array_field(arrays, "shell_vertices_world", (None, 3), "f", max_dim=_MAX_SHELL, **geo)
         texcoords = array_field(arrays, "shell_texcoords", (len(vertices), 2), "f", **geo)
         triangles = array_field(arrays, "shell_triangles", (None, 3), "iu", max_dim=_MAX_SHELL, **geo)
