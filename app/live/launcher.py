@@ -106,7 +106,7 @@ class Launcher:
         self.run_dir = Path(tempfile.mkdtemp(prefix="voodoo-holo-"))
         if settings.plan.views.num_views != layout.num_views:
             layout = self.layout = layout.with_views(settings.plan.views.num_views)
-        links = ("heartbeat", "frames", "scene", "source", "views", "ready")
+        links = ("heartbeat", "frames", "scene", "source", "views", "ready", "grant")
         self.bind_endpoints: dict[str, str] = {}
         server_key: str | None = None
         expose = settings.expose

@@ -73,13 +73,17 @@ def run_capture(rt: RoleRuntime) -> int:
     except CaptureError as e:
         raise FatalRoleError(str(e)) from e
     out = rt.socket(zmq.PUSH, "frames", bind=False, hwm=1)
+    pace = _CapturePace(rt.socket(zmq.PULL, "grant", bind=False, hwm=4), cfg.grant_timeout_s)
     tracker = StreamTracker()
     try:
-        for t in track_frames(src, tracker):
+        for t in track_frames(src, tracker, wanted=pace.take):
             rt.heartbeat(source=src.description)
             if rt.should_stop():
                 return 0
             rt.stats.tick("frames_captured")
+            if t.skipped:
+                rt.stats.count("frames_not_wanted")  # the pipeline is busy: not worth tracking
+                continue
             if t.error:
                 rt.stats.count("track_errors")
                 log.warning("capture: frame %d could not be tracked: %s", t.frame.seq, t.error)
@@ -100,6 +104,29 @@ def run_capture(rt: RoleRuntime) -> int:
         tracker.close()
         src.close()
     return 0
+
+
+class _CapturePace:
+    """Whether the capture should track the next frame: only when the estimator has granted it
+    (it took the previous frame), so no CPU goes into frames nobody will draw. Without a grant for
+    ``timeout_s`` (an estimator that restarted) the next frame is tracked anyway."""
+
+    def __init__(self, sock: zmq.Socket, timeout_s: float) -> None:
+        self.sock = sock
+        self.timeout_s = timeout_s
+        self.credits = 1
+        self.last = time.monotonic()
+
+    def take(self) -> bool:
+        while self.sock.poll(0):
+            self.sock.recv_multipart()
+            self.credits = min(self.credits + 1, 2)
+        now = time.monotonic()
+        if self.credits > 0 or now - self.last > self.timeout_s:
+            self.credits = max(0, self.credits - 1)
+            self.last = now
+            return True
+        return False
 
 
 # -- estimator ----------------------------------------------------------------------------
@@ -124,6 +151,8 @@ def run_estimator(rt: RoleRuntime) -> int:
     scenes = rt.socket(zmq.PUB, "scene", bind=True, hwm=2)
     serve = rt.socket(zmq.REP, "source", bind=True, hwm=16)
     credits = rt.socket(zmq.PULL, "ready", bind=True, hwm=64)
+    # The capture tracks a frame only when granted: one frame ahead of the one being drawn.
+    grants = rt.socket(zmq.PUSH, "grant", bind=True, hwm=4)
     poller = zmq.Poller()
     for s in (frames, serve, credits):
         poller.register(s, zmq.POLLIN)
@@ -169,6 +198,7 @@ def run_estimator(rt: RoleRuntime) -> int:
             if not ready >= renderers:
                 rt.stats.count("published_without_stragglers")
             msg, pending = pending, None
+            rt.send(grants, ready_message(cfg.name), drop_key="grants_dropped")
             try:
                 driver = driver_frame_from_message(msg)
             except WireError as e:

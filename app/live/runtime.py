@@ -58,6 +58,7 @@ class RoleConfig:
         loop_driver: start a driver file again when it ends.
         renderers: the renderers the estimator waits for before publishing a new scene.
         straggler_s: publish anyway after this long when a renderer is late or dead.
+        grant_timeout_s: the capture tracks a frame anyway after this long without a grant.
         shared_memory: tri-planes to the renderers through shared memory (all roles on this host).
         curve_server_key: the launcher machine's public key when links are on tcp (CURVE).
         heartbeat_s: heartbeat period.
@@ -77,6 +78,7 @@ class RoleConfig:
     loop_driver: bool = True
     renderers: list[str] = field(default_factory=list)
     straggler_s: float = 1.0
+    grant_timeout_s: float = 1.0
     shared_memory: bool = True
     curve_server_key: str | None = None
     heartbeat_s: float = 0.5
