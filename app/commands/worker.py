@@ -44,6 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def fetch_config(launcher: str, server_key: str, name: str, timeout_s: float):
     import zmq
 
+    from app.live.launcher import CONFIG_PORT_OFFSET
     from app.live.netsec import split_host_port
     from app.live.runtime import RoleConfig
     from app.paths import user_paths
@@ -57,7 +58,7 @@ def fetch_config(launcher: str, server_key: str, name: str, timeout_s: float):
     sock.setsockopt(zmq.LINGER, 0)
     try:
         configure_client(sock, keypair, server_key)
-        sock.connect(f"tcp://{host}:{port + 6}")
+        sock.connect(f"tcp://{host}:{port + CONFIG_PORT_OFFSET}")
         sock.send(json.dumps({"name": name}).encode())
         if not sock.poll(int(timeout_s * 1000)):
             raise RuntimeError(

@@ -38,7 +38,12 @@ from app.platform import link_transport
 from pipeline.messages import heartbeat_from_message
 from pipeline.wire import WireError, decode
 
-__all__ = ["CallSettings", "Launcher"]
+__all__ = ["CONFIG_PORT_OFFSET", "LINKS", "CallSettings", "Launcher"]
+
+#: The links of a live call; on tcp, link i listens on the base port + i.
+LINKS = ("heartbeat", "frames", "scene", "source", "views", "ready", "grant")
+#: Remote workers ask for their role's configuration on the base port + this.
+CONFIG_PORT_OFFSET = len(LINKS)
 
 
 @dataclass
@@ -106,7 +111,7 @@ class Launcher:
         self.run_dir = Path(tempfile.mkdtemp(prefix="voodoo-holo-"))
         if settings.plan.views.num_views != layout.num_views:
             layout = self.layout = layout.with_views(settings.plan.views.num_views)
-        links = ("heartbeat", "frames", "scene", "source", "views", "ready", "grant")
+        links = LINKS
         self.bind_endpoints: dict[str, str] = {}
         server_key: str | None = None
         expose = settings.expose
