@@ -37,7 +37,7 @@ from display.gl import (
     collect_gl_garbage,
 )
 from display.lenticular import FilterMode, FitMode
-from display.patterns import numbered_views
+from display.patterns import notice_views, numbered_views
 from display.quilt import QuiltLayout
 from display.sinks import Sink
 
@@ -133,6 +133,7 @@ class Compositor:
         self._overlay = OverlayPass(self.ctx)
         self.view = layout.num_views // 2
         self.test_pattern = False
+        self.notice: str | None = None
         self._dirty = True
         self._seq: int | None = None
         self._complete = True
@@ -169,9 +170,21 @@ class Compositor:
         self.test_pattern = on
         if on:
             self.quilt.upload_quilt(numbered_views(self.config.layout))
+        elif self.notice is not None:
+            self.quilt.upload_quilt(notice_views(self.config.layout, self.notice))
         else:
             self.quilt.clear()
             self._upload(self.assembler.latest_tiles())
+        self._dirty = True
+
+    def set_notice(self, text: str | None) -> None:
+        """Show ``text`` instead of the views until a frame arrives (None: no notice): in every
+        view (flat on a Looking Glass) and in the preview's status line."""
+        if text == self.notice:
+            return
+        self.notice = text
+        if text is not None and not self.test_pattern:
+            self.quilt.upload_quilt(notice_views(self.config.layout, text))
         self._dirty = True
 
     # -- output --------------------------------------------------------------------------
@@ -179,6 +192,9 @@ class Compositor:
         """Draw the newest frame if there is one (or ``force``); returns what was shown, else None."""
         frame = self.assembler.take()
         if frame is not None:
+            if self.notice is not None:
+                self.notice = None
+                self.quilt.clear()
             if not self.test_pattern:
                 self._upload(frame.tiles)
             self._seq, self._complete, self._stale = frame.seq, frame.complete, frame.stale_views
@@ -208,6 +224,8 @@ class Compositor:
         ]
         if self.test_pattern:
             parts.append("TEST PATTERN")
+        if self.notice is not None:
+            return " | ".join([*parts, self.notice])
         fps = self.fps
         parts.append(f"{fps:.1f} fps" if fps is not None else "-- fps")
         parts.append(f"latency {self._latency_ms:.0f} ms" if self._latency_ms is not None else "latency --")

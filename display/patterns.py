@@ -16,7 +16,7 @@ import numpy as np
 
 from display.quilt import QuiltLayout, assemble_quilt
 
-__all__ = ["numbered_views", "view_colour"]
+__all__ = ["notice_views", "numbered_views", "view_colour"]
 
 
 def view_colour(view: int, num_views: int) -> tuple[int, int, int]:
@@ -42,6 +42,36 @@ def numbered_view(view: int, num_views: int, width_px: int, height_px: int) -> n
     border = max(1, min(width_px, height_px) // 100)
     cv2.rectangle(tile, (0, 0), (width_px - 1, height_px - 1), (255, 255, 255), border)
     return tile
+
+
+def notice_tile(text: str, width_px: int, height_px: int) -> np.ndarray:
+    """``text`` in white on black, wrapped and centred in a ``height x width x 3`` uint8 tile."""
+    tile = np.zeros((height_px, width_px, 3), np.uint8)
+    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, 1
+    scale = max(0.3, width_px / 640.0)
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        trial = f"{line} {w}".strip()
+        if cv2.getTextSize(trial, font, scale, thickness)[0][0] > width_px * 0.9 and line:
+            lines.append(line)
+            line = w
+        else:
+            line = trial
+    lines.append(line)
+    step = int(cv2.getTextSize("Ag", font, scale, thickness)[0][1] * 1.8) + 2
+    y = (height_px - step * len(lines)) // 2 + step
+    for ln in lines:
+        (tw, _), _ = cv2.getTextSize(ln, font, scale, thickness)
+        cv2.putText(tile, ln, ((width_px - tw) // 2, y), font, scale, (235, 235, 235), thickness, cv2.LINE_AA)
+        y += step
+    return tile
+
+
+def notice_views(layout: QuiltLayout, text: str) -> np.ndarray:
+    """A top-down quilt whose every view is the same text: on a Looking Glass it reads as flat
+    text on the glass (zero parallax), as a message should."""
+    tile = notice_tile(text, layout.tile_w_px, layout.tile_h_px)
+    return assemble_quilt(np.repeat(tile[None], layout.num_views, axis=0), layout)
 
 
 def numbered_views(layout: QuiltLayout) -> np.ndarray:

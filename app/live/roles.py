@@ -364,8 +364,15 @@ def run_compositor(rt: RoleRuntime) -> int:
         )  # fmt: skip
     except RuntimeError as e:
         raise FatalRoleError(str(e)) from e
+    started = time.monotonic()
     try:
         while not rt.should_stop():
+            if last_seq < 0:  # nothing shown yet: say what is happening instead of a black screen
+                waited = time.monotonic() - started
+                comp.set_notice(
+                    f"voodoo-holo live call: starting ({waited:.0f} s) - preparing the photo, "
+                    "starting the renderers, waiting for the first frame"
+                )
             rt.heartbeat(last_seq=last_seq, status=comp.status_text())
             msg = rt.recv(views_in, timeout_ms=5 if app else 50)
             while msg is not None:

@@ -120,3 +120,35 @@ def test_preview_sweeps_views_marks_stale_ones_and_shows_the_test_pattern(ctx, t
     finally:
         comp.release()
         sink.release()
+
+
+def test_a_notice_fills_every_view_until_the_first_frame(ctx):
+    """Before the first frame the output shows what is happening (the same text in every view, so
+    it reads flat on a Looking Glass), not a black screen; the first complete frame replaces it."""
+    from display.compositor import Compositor, CompositorConfig
+    from display.patterns import notice_views
+    from display.quilt import split_quilt
+    from display.sinks import OffscreenSink
+
+    layout = QuiltLayout(cols=6, rows=4, tile_w_px=96, tile_h_px=128, aspect=0.75)
+    sink = OffscreenSink(ctx, layout.quilt_w_px, layout.quilt_h_px)
+    comp = Compositor(sink, CompositorConfig(layout, "quilt", show_status=False))
+    try:
+        comp.set_notice("starting: waiting for the first frame")
+        assert comp.present() is not None
+        shown = sink.read_rgb()
+        np.testing.assert_array_equal(shown, notice_views(layout, "starting: waiting for the first frame"))
+        tiles = split_quilt(shown, layout)
+        assert (tiles[0] > 128).mean() > 0.01 and np.array_equal(tiles[0], tiles[23])
+        assert "waiting for the first frame" in comp.status_text()
+        views = np.full((24, 128, 96, 3), 60, np.uint8)
+        for r in range(4):
+            ids = list(range(6 * r, 6 * r + 6))
+            comp.submit(1, ids, views[ids], t_capture_ns=1)
+        info = comp.present()
+        assert info is not None and info.seq == 1 and comp.notice is None
+        assert np.all(sink.read_rgb() == 60)
+        assert "fps" in comp.status_text()
+    finally:
+        comp.release()
+        sink.release()
