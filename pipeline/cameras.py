@@ -453,11 +453,11 @@ class HeadVolume:
 
 
 #: The head every view must hold: from 0.30 below the eyes (chin) to 0.36 above them (top of
-#: the hair), 0.27 either side (ears and hair) and from 0.11 in front of them (nose tip) to
-#: 0.45 behind (nape): an adult head of 11 + 13.5 cm height, 20 cm width with hair and 21 cm
+#: the hair), 0.30 either side (ears and a full head of hair) and from 0.11 in front of them (nose tip) to
+#: 0.45 behind (nape): an adult head of 11 + 13.5 cm height, 23 cm width with hair and 21 cm
 #: depth, around :data:`FACE_EYES_POINT`. Centred over the world origin, about which the
 #: head-pose cameras turn, so a turning head stays inside.
-HEAD_VOLUME = HeadVolume(centre=(0.0, 0.11, 0.02), radii=(0.27, 0.33, 0.28))
+HEAD_VOLUME = HeadVolume(centre=(0.0, 0.11, 0.02), radii=(0.30, 0.33, 0.28))
 
 
 @dataclass(frozen=True)
