@@ -7,7 +7,8 @@ photo pre-processing (:class:`pipeline.tracking.PhotoPreprocessor`), as a user's
 be. Per source/driver pair it reports:
 
 * **borders**: the share of the top row, and of the left and right columns down to the
-  chin, covered by the head (alpha > 0.5), the worst view of the sweep;
+  mouth, covered by the head (alpha > 0.5), the worst view of the sweep (below the mouth a
+  collar or the shoulders may fill the width, as in any portrait);
 * **eye drift**: how far the eye midpoint the tracker finds moves across the views, as a
   share of the view's width (zero for eyes on the zero-parallax plane);
 * **yaw**: the head yaw read back in each view; whether it rises from view 0 to the last,
@@ -46,9 +47,9 @@ __all__ = ["PairReport", "Targets", "check_folder", "main", "measure_pair", "pho
 
 ReadMode = Literal["view", "toe-in"]
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-#: FaceMesh ids of the eye corners (right eye 33/133, left eye 362/263) and the chin.
+#: FaceMesh ids of the eye corners (right eye 33/133, left eye 362/263) and the mouth corners.
 EYE_CORNERS = (33, 133, 362, 263)
-CHIN = 152
+MOUTH_CORNERS = (61, 291)
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Targets:
     """What a sweep must achieve.
 
     Attributes:
-        border_max: largest share of a tile border (top; left and right above the chin) the
+        border_max: largest share of a tile border (top; left and right above the mouth) the
             head may cover.
         eye_drift_max: largest movement of the eye midpoint across the views, as a share of
             the view's width.
@@ -131,6 +132,25 @@ def photo_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
 
 
+def turn_about_deg(rotation: np.ndarray, axis: np.ndarray) -> float:
+    """The angle (degrees, right-handed) by which the 3x3 ``rotation`` turns about the unit
+    ``axis``: the twist part of its swing-twist split, the whole angle for a rotation about
+    ``axis`` itself.
+
+    >>> from pipeline.cameras import rotation_about_axis as rot
+    >>> up = np.array([0.0, 1.0, 0.0])
+    >>> round(turn_about_deg(rot(up, math.radians(-12.0)) @ rot((1, 0, 0), 0.3), up), 6)
+    -12.0
+    """
+    r = np.asarray(rotation, dtype=np.float64)
+    w = 0.5 * math.sqrt(max(1.0 + r[0, 0] + r[1, 1] + r[2, 2], 0.0))
+    if w < 1e-6:
+        raise ValueError("turn_about_deg: a half turn has no defined twist")
+    # The unit quaternion (w, q) of the rotation; its twist about ``axis`` is 2 atan2(q . axis, w).
+    q = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]]) / (4.0 * w)
+    return math.degrees(2.0 * math.atan2(float(np.dot(q, axis)), w))
+
+
 def _warp_to(image: np.ndarray, src: Camera, dst: Camera) -> np.ndarray:
     """``image`` (seen by ``src``) as ``dst`` sees it; both cameras share one centre."""
     import cv2
@@ -141,10 +161,29 @@ def _warp_to(image: np.ndarray, src: Camera, dst: Camera) -> np.ndarray:
     return cv2.warpPerspective(image, h, (dst.width, dst.height), flags=cv2.INTER_LINEAR)
 
 
-def _read_view(reader: Any, image: np.ndarray, camera: Camera, pivot: np.ndarray, mode: ReadMode) -> Any:
-    """The tracker's observation of one view (None when it finds no face there)."""
+def _read_scales(reads: int) -> list[float]:
+    """Sizes at which a view is read: 1 first, then pairs about it, 4 % apart."""
+    return [1.0] + [1.0 + (0.04 if k % 2 == 0 else -0.04) * (1 + k // 2) for k in range(reads - 1)]
+
+
+def _rescaled(image: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    if scale == 1.0:
+        return image
+    h, w = image.shape[:2]
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
+
+
+def _read_view(
+    reader: Any, image: np.ndarray, camera: Camera, pivot: np.ndarray, mode: ReadMode, scale: float = 1.0
+) -> Any:
+    """The tracker's observation of one view, drawn ``scale`` times its size (None when it
+    finds no face there)."""
     from pipeline.tracking import PhotoError
 
+    if scale != 1.0:
+        camera = Camera(camera.cam2world, camera.intrinsics, image.shape[1], image.shape[0])
     if mode == "toe-in":
         pad = max(camera.width, camera.height) // 2
         toe = aimed_at(camera, pivot)
@@ -165,6 +204,7 @@ def measure_pair(
     *,
     names: tuple[str, str] = ("source", "driver"),
     read: ReadMode = "view",
+    reads: int = 1,
 ) -> tuple[PairReport, np.ndarray]:
     """Render ``source`` driven by ``driver`` (mesh avatar) and measure every view.
 
@@ -178,21 +218,31 @@ def measure_pair(
     rep = PairReport(
         names[0], names[1], settings.view_cone_deg, settings.width_px, scene.camera.yaw_pitch_roll_deg()[0]
     )
+    base_rot = scene.camera.cam2world[:3, :3]
+    sweep_axis = -base_rot[:, 1]
     for img, alpha, cam in zip(views.rgb_u8, views.alpha, cams, strict=True):
         head = alpha > 0.5
-        chin = int(np.clip(round(float(cam.project(scene.face_world[[CHIN]])[0, 1])), 1, cam.height))
+        mouth_y = float(cam.project(scene.face_world[list(MOUTH_CORNERS)])[:, 1].max())
+        mouth = int(np.clip(round(mouth_y), 1, cam.height))
         rep.border_top.append(float(head[0].mean()))
-        rep.border_left.append(float(head[:chin, 0].mean()))
-        rep.border_right.append(float(head[:chin, -1].mean()))
+        rep.border_left.append(float(head[:mouth, 0].mean()))
+        rep.border_right.append(float(head[:mouth, -1].mean()))
         seen = _read_view(reader, img, cam, pivot, "view")
         rep.eye_x_px.append(
             math.nan
             if seen is None
             else float(seen.extras["landmarks_frame_px"][list(EYE_CORNERS), 0].mean())
         )
-        if read != "view":
-            seen = _read_view(reader, img, cam, pivot, read)
-        rep.yaw_deg.append(math.nan if seen is None else seen.camera.yaw_pitch_roll_deg()[0])
+        # The turn about the sweep's axis (the driver camera's up) from the driver camera to
+        # the one the tracker reads: the view's yaw as commanded, whatever the head's pitch.
+        # Averaged over ``reads`` readings of the view at slightly different sizes.
+        turns = []
+        for scale in _read_scales(reads):
+            if read != "view" or scale != 1.0:
+                seen = _read_view(reader, _rescaled(img, scale), cam, pivot, read, scale)
+            if seen is not None:
+                turns.append(turn_about_deg(seen.camera.cam2world[:3, :3] @ base_rot.T, sweep_axis))
+        rep.yaw_deg.append(float(np.mean(turns)) if len(turns) == len(_read_scales(reads)) else math.nan)
     return rep, views.rgb_u8
 
 
@@ -213,6 +263,7 @@ def check_folder(
     *,
     out: Path | None = None,
     read: ReadMode = "view",
+    reads: int = 1,
     log: Any = print,
 ) -> list[PairReport]:
     """Measure every source/driver pair of the photos in ``folder`` (see the module notes).
@@ -243,7 +294,7 @@ def check_folder(
             for k, (name, face) in enumerate(faces):
                 d_name, d_face = faces[(k + 1) % len(faces)]
                 rep, views = measure_pair(
-                    backend, reader, face, d_face, settings, names=(name, d_name), read=read
+                    backend, reader, face, d_face, settings, names=(name, d_name), read=read, reads=reads
                 )
                 reports.append(rep)
                 if out is not None:
@@ -254,6 +305,7 @@ def check_folder(
         data = {
             "settings": asdict(settings),
             "read": read,
+            "reads": reads,
             "pairs": [{**r.summary(), "yaw_deg": [round(y, 2) for y in r.yaw_deg]} for r in reports],
         }
         (out / "viewcheck.json").write_text(json.dumps(data, indent=1))
@@ -298,6 +350,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="view",
         help="read the yaw from each view as drawn (default) or turned to face the focus point",
     )
+    p.add_argument(
+        "--reads",
+        type=int,
+        default=1,
+        metavar="K",
+        help="read each view K times at sizes 4 %% apart and average the yaw (default 1)",
+    )
     p.add_argument("--out", type=Path, default=None, help="folder for the views (PNG) and viewcheck.json")
     args = p.parse_args(argv)
     if not args.folder.is_dir():
@@ -308,14 +367,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_views=args.views, view_size=args.view_size, aspect=args.aspect, sweep=args.sweep,
             view_cone_deg=args.cone, focus_cm=args.focus,
         )  # fmt: skip
-        reports = check_folder(args.folder, settings, out=args.out, read=args.read)
+        if not 1 <= args.reads <= 9:
+            raise ValueError(f"--reads must be 1..9, got {args.reads}")
+        reports = check_folder(args.folder, settings, out=args.out, read=args.read, reads=args.reads)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     targets = Targets()
     print(
         f"{settings.num_views} views {settings.width_px}x{settings.height_px}, cone {settings.view_cone_deg:g} deg, "
-        f"{settings.sweep}, focus {settings.focus_cm:g} cm, yaw read from the {args.read}"
+        f"{settings.sweep}, focus {settings.focus_cm:g} cm, yaw read from the {args.read} "
+        f"({args.reads} reading{'s' if args.reads > 1 else ''} a view)"
     )
     print(_table(reports, targets))
     spans = [r.yaw_span_deg for r in reports]
