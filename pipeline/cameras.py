@@ -40,6 +40,26 @@ Views of the Looking Glass sweep
       axis through the pivot (a "toe-in" turntable). Useful for previews and for measuring
       the head yaw a tracker sees in a view.
 
+    The sweep spans the display's view cone (its calibration's ``viewCone``) when it is known,
+    35 degrees otherwise (``app.compose.plan_views``).
+
+Focus (the zero-parallax plane)
+    The pivot is the **eye midpoint** (:data:`FACE_EYES_POINT`): the world is the head's frame,
+    so every head-pose camera sees the eyes there, and both avatars put them there (the neural
+    one because the pose fit places faces so; the mesh one lifts its face to match). The plane
+    through the pivot facing the base camera lands on the same pixels in every off-axis view:
+    the panel's surface, where the hologram is sharpest. :func:`focus_pivot` moves it by
+    ``focus_cm`` centimetres of head towards the viewer (``ViewSettings.focus_cm``, ``--focus``).
+
+Framing
+    :func:`framed_camera` keeps the base camera's pose and chooses its intrinsics: square
+    pixels, and the one zoom and image centre that keep :data:`HEAD_VOLUME` (chin to the top of
+    a full head of hair, around the eyes) inside every view of the sweep, parallax included,
+    for driver head turns up to +-15 deg and nods up to +-10 deg, with :class:`Framing`'s
+    headroom and side margins. It depends on the view size, aspect, cone, rig and focus only:
+    one zoom for a whole call. Avatars draw any camera (the neural one its enclosing square,
+    cropped back), so the framed cameras serve both.
+
 Image layout
     Model tensors are ``B x 3 x H x W`` float32 RGB. Names carry the range: ``*_rgb01`` in
     [0, 1], ``*_signed`` in [-1, 1]; OpenCV frames are ``frame_bgr_u8`` (H x W x 3 uint8).
