@@ -8,7 +8,7 @@ app makes these decisions::
     --backend --weights            --> choose_avatar()  --> AvatarChoice --> .build() -> AvatarBackend
     --headless --preview
     --calibration                  --> choose_output()  --> OutputChoice --> display.output.open_output()
-    --views --view-size --sweep
+    --views --view-size --sweep --focus
     --aspect + the output's display --> plan_views()     --> ViewPlan: ViewSettings + QuiltLayout
 
 The three values are frozen dataclasses of plain values, so the live call's launcher hands
@@ -239,19 +239,26 @@ def plan_views(
     *,
     sweep: SweepMode = "offaxis",
     aspect: float | None = None,
+    focus_cm: float = 0.0,
     calibration: Calibration | None = None,
     default_grid: tuple[int, int] | None = None,
 ) -> ViewPlan:
-    """Views and quilt for a display: the view aspect is ``aspect`` when given, else the display's
-    (its calibration), else :data:`~pipeline.reenact.DEFAULT_VIEW_ASPECT` (Looking Glass
-    Portrait); the quilt comes from :func:`display.quilt.quilt_for_views` (the display's own
-    grid when it holds exactly these views). The one function behind the quilt of the live call,
+    """Views and quilt for a display.
+
+    The view aspect is ``aspect`` when given, else the display's (its calibration), else
+    :data:`~pipeline.reenact.DEFAULT_VIEW_ASPECT` (Looking Glass Portrait); the view cone is
+    the display's ``viewCone`` when its calibration is known (as Looking Glass's own tools
+    render), else :data:`~pipeline.cameras.DEFAULT_VIEW_CONE_DEG` (35 degrees); ``focus_cm``
+    moves the zero-parallax plane from the eyes (:class:`~pipeline.reenact.ViewSettings`).
+    The quilt comes from :func:`display.quilt.quilt_for_views` (the display's own grid when it
+    holds exactly these views). The one function behind the views and quilt of the live call,
     calls, the offline render, the preview, ``calibrate`` and ``lenticular``."""
     if aspect is None:
         aspect = calibration.display_aspect if calibration is not None else DEFAULT_VIEW_ASPECT
+    cone = calibration.view_cone_deg if calibration is not None else DEFAULT_VIEW_CONE_DEG
     views = ViewSettings(
         num_views=num_views, view_size=view_size, aspect=float(aspect), sweep=sweep,
-        view_cone_deg=DEFAULT_VIEW_CONE_DEG,
+        view_cone_deg=float(cone), focus_cm=float(focus_cm),
     )  # fmt: skip
     quilt = quilt_for_views(num_views, views.width_px, views.height_px, views.aspect, default_grid)
     return ViewPlan(views, quilt)

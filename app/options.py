@@ -83,7 +83,8 @@ def add_view_flags(
     size_help: str = "",
     aspect: bool = False,
 ) -> None:
-    """``--views``, ``--view-size``, ``--sweep`` (and ``--aspect`` where no display decides it)."""
+    """``--views``, ``--view-size``, ``--sweep``, ``--focus`` (and ``--aspect`` where no display
+    decides it)."""
     p.add_argument(
         "--views",
         type=int,
@@ -102,6 +103,14 @@ def add_view_flags(
         choices=["offaxis", "orbit"],
         default="offaxis",
         help="view cameras: off-axis shifted frusta as Looking Glass prescribes (default) or an orbit",
+    )
+    p.add_argument(
+        "--focus",
+        type=float,
+        default=0.0,
+        metavar="CM",
+        help="where the hologram is sharpest (the display's surface): centimetres in front of the eyes "
+        "(default 0: through the eyes; 3: the nose tip; negative: into the head)",
     )
     if aspect:
         p.add_argument(
@@ -123,6 +132,7 @@ def views_from_args(
         args.view_size or view_size,
         sweep=args.sweep,
         aspect=getattr(args, "aspect", None),
+        focus_cm=args.focus,
         calibration=output.calibration,
         default_grid=output.default_grid,
     )

@@ -40,6 +40,26 @@ Views of the Looking Glass sweep
       axis through the pivot (a "toe-in" turntable). Useful for previews and for measuring
       the head yaw a tracker sees in a view.
 
+    The sweep spans the display's view cone (its calibration's ``viewCone``) when it is known,
+    35 degrees otherwise (``app.compose.plan_views``).
+
+Focus (the zero-parallax plane)
+    The pivot is the **eye midpoint** (:data:`FACE_EYES_POINT`): the world is the head's frame,
+    so every head-pose camera sees the eyes there, and both avatars put them there (the neural
+    one because the pose fit places faces so; the mesh one lifts its face to match). The plane
+    through the pivot facing the base camera lands on the same pixels in every off-axis view:
+    the panel's surface, where the hologram is sharpest. :func:`focus_pivot` moves it by
+    ``focus_cm`` centimetres of head towards the viewer (``ViewSettings.focus_cm``, ``--focus``).
+
+Framing
+    :func:`framed_camera` keeps the base camera's pose and chooses its intrinsics: square
+    pixels, and the one zoom and image centre that keep :data:`HEAD_VOLUME` (chin to the top of
+    a full head of hair, around the eyes) inside every view of the sweep, parallax included,
+    for driver head turns up to +-15 deg and nods up to +-10 deg, with :class:`Framing`'s
+    headroom and side margins. It depends on the view size, aspect, cone, rig and focus only:
+    one zoom for a whole call. Avatars draw any camera (the neural one its enclosing square,
+    cropped back), so the framed cameras serve both.
+
 Image layout
     Model tensors are ``B x 3 x H x W`` float32 RGB. Names carry the range: ``*_rgb01`` in
     [0, 1], ``*_signed`` in [-1, 1]; OpenCV frames are ``frame_bgr_u8`` (H x W x 3 uint8).
@@ -47,6 +67,7 @@ Image layout
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,21 +77,30 @@ import numpy as np
 
 __all__ = [
     "CANONICAL_FOV_DEG",
+    "EG3D_PER_CM",
+    "FACE_EYES_POINT",
+    "HEAD_VOLUME",
     "CANONICAL_RADIUS",
     "LOOKAT_POINT",
     "POSE_ESTIMATOR_FOCAL",
     "Camera",
+    "Framing",
+    "HeadVolume",
     "SweepMode",
+    "aimed_at",
     "canonical_camera",
     "eg3d_orbit_cam2world",
     "euler_from_rotation",
     "focal_to_fov_deg",
+    "focus_pivot",
     "fov_to_focal",
+    "framed_camera",
     "from_eg3d_conditioning",
     "look_at_cam2world",
     "normalized_intrinsics",
     "opencv_cam2world_to_opengl_view",
     "opengl_projection_from_intrinsics",
+    "pixel_homography",
     "rotation_about_axis",
     "stack_cameras",
     "to_eg3d_conditioning",
@@ -91,6 +121,16 @@ POSE_ESTIMATOR_FOCAL = 2985.29 / 700.0
 #: Default Looking Glass sweep: 24 views spanning 35 degrees.
 DEFAULT_NUM_VIEWS = 24
 DEFAULT_VIEW_CONE_DEG = 35.0
+
+#: The eye midpoint of a head in the EG3D world: where the pose fit puts the eyes of the
+#: standard face (0.27 x the BFM eye midpoint + (0, 0.006, 0.161) = (0, 0.084, 0.197), moved
+#: 2-6 % towards the camera by the normalisation onto the 2.7 sphere; measured 0.178-0.197 in
+#: z on six photos). Every head-pose camera sees the eyes there: the world is the head's frame.
+#: The default zero-parallax (focus) point of the sweep.
+FACE_EYES_POINT = (0.0, 0.08, 0.19)
+#: EG3D world units per centimetre of a real head (the pose fit's 0.27 per BFM unit, one BFM
+#: unit being about 10.2 cm of the canonical face): the unit of ``focus_cm``.
+EG3D_PER_CM = 0.0265
 
 SweepMode = Literal["offaxis", "orbit"]
 
@@ -361,7 +401,7 @@ def view_sweep(
     num_views: int = DEFAULT_NUM_VIEWS,
     view_cone_deg: float = DEFAULT_VIEW_CONE_DEG,
     mode: SweepMode = "offaxis",
-    pivot: Sequence[float] = LOOKAT_POINT,
+    pivot: Sequence[float] | np.ndarray = FACE_EYES_POINT,
     views: Sequence[int] | None = None,
 ) -> list[Camera]:
     """Cameras of the Looking Glass sweep around ``base`` (view 0 = left-most).
@@ -403,6 +443,172 @@ def view_sweep(
             k[0, 2] = k[0, 2] + k[0, 0] * math.tan(t)
             out.append(Camera(m, k, base.width, base.height))
     return out
+
+
+# -- framing and focus ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HeadVolume:
+    """An ellipsoid that holds a head with its hair, in the EG3D world (the head's frame).
+
+    Attributes:
+        centre: world position of the ellipsoid's centre.
+        radii: half extents along world x (ear to ear), y (chin to crown), z (nose to nape).
+    """
+
+    centre: tuple[float, float, float]
+    radii: tuple[float, float, float]
+
+    def __post_init__(self) -> None:
+        if not all(math.isfinite(v) for v in (*self.centre, *self.radii)) or min(self.radii) <= 0:
+            raise ValueError(f"HeadVolume needs finite values and positive radii, got {self}")
+
+    def surface_points(self, rings: int = 12, per_ring: int = 24) -> np.ndarray:
+        """``N x 3`` world points on the ellipsoid (both poles and ``rings`` latitude rings)."""
+        lat = np.linspace(-math.pi / 2, math.pi / 2, rings + 2)
+        lon = np.linspace(0.0, 2.0 * math.pi, per_ring, endpoint=False)
+        la, lo = np.meshgrid(lat[1:-1], lon, indexing="ij")
+        unit = np.stack([np.cos(la) * np.sin(lo), np.sin(la), np.cos(la) * np.cos(lo)], -1).reshape(-1, 3)
+        unit = np.concatenate([unit, [[0.0, -1.0, 0.0], [0.0, 1.0, 0.0]]])
+        return np.asarray(self.centre) + unit * np.asarray(self.radii)
+
+
+#: The head every view must hold: from 0.30 below the eyes (chin) to 0.36 above them (top of
+#: the hair), 0.30 either side (ears and a full head of hair) and from 0.11 in front of them (nose tip) to
+#: 0.45 behind (nape): an adult head of 11 + 13.5 cm height, 23 cm width with hair and 21 cm
+#: depth, around :data:`FACE_EYES_POINT`. Centred over the world origin, about which the
+#: head-pose cameras turn, so a turning head stays inside.
+HEAD_VOLUME = HeadVolume(centre=(0.0, 0.11, 0.02), radii=(0.30, 0.33, 0.28))
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Where the head sits in every view, as fractions of the view's size.
+
+    Attributes:
+        headroom: least empty space above the head volume (fraction of the view height).
+        side_margin: least empty space left and right of it (fraction of the view width).
+        chin_margin: least space under it (fraction of the height); it decides the zoom only
+            in wide views, where the head's height fills the view.
+        head: the head volume every view holds.
+        poses_deg: the driver head poses ``(yaw, pitch)`` the framing holds the head for:
+            one zoom for every frame, so a turning head turns and never breathes.
+    """
+
+    headroom: float = 0.05
+    side_margin: float = 0.03
+    chin_margin: float = 0.03
+    head: HeadVolume = HEAD_VOLUME
+    poses_deg: tuple[tuple[float, float], ...] = (
+        (0.0, 0.0),
+        (-15.0, 0.0),
+        (15.0, 0.0),
+        (0.0, -10.0),
+        (0.0, 10.0),
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("headroom", "side_margin", "chin_margin"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0.0 <= v < 0.4):
+                raise ValueError(f"Framing.{name} must be in [0, 0.4), got {v}")
+        if not self.poses_deg:
+            raise ValueError("Framing.poses_deg needs at least one pose")
+
+
+def focus_pivot(camera: Camera, focus_cm: float = 0.0) -> np.ndarray:
+    """The world point the zero-parallax plane goes through: the eyes
+    (:data:`FACE_EYES_POINT`), moved ``focus_cm`` centimetres of head towards ``camera``
+    (negative: away from it, into the head; the nose tip is about +3, the ears about -9)."""
+    return np.asarray(FACE_EYES_POINT, dtype=np.float64) - focus_cm * EG3D_PER_CM * camera.forward
+
+
+def _reference_camera(yaw_deg: float, pitch_deg: float) -> Camera:
+    """A head-pose camera for a head turned by ``yaw_deg``/``pitch_deg``: on the 2.7 sphere,
+    aimed at the look-at point (where the pose fit aims every camera, to a few hundredths)."""
+    y, p = math.radians(yaw_deg), math.radians(pitch_deg)
+    origin = CANONICAL_RADIUS * np.array([math.sin(y) * math.cos(p), math.sin(p), math.cos(y) * math.cos(p)])
+    return Camera(look_at_cam2world(origin, LOOKAT_POINT))
+
+
+@functools.lru_cache(maxsize=64)
+def _framed_intrinsics(
+    width: int, height: int, num_views: int, view_cone_deg: float, mode: SweepMode, focus_cm: float,
+    framing: Framing,
+) -> tuple[float, float, float, float]:  # fmt: skip
+    """``(fx, fy, cx, cy)`` normalised, shared by every head pose (see :func:`framed_camera`)."""
+    points = framing.head.surface_points()
+    # Normalised image coordinates (focal 1 px, principal point 0) of the head in every view
+    # of every reference pose: pixel = f * a + c for the focal f and centre c chosen below.
+    unit = np.diag([1.0 / width, 1.0 / height, 1.0])
+    a_lo = b_lo = math.inf
+    a_hi = b_hi = -math.inf
+    for yaw, pitch in framing.poses_deg:
+        ref = _reference_camera(yaw, pitch)
+        cam = Camera(ref.cam2world, unit, width, height)
+        for view in view_sweep(cam, num_views, view_cone_deg, mode, pivot=focus_pivot(ref, focus_cm)):
+            if np.any((points - view.center) @ view.forward <= 1e-3):
+                raise ValueError("framing: the head volume reaches behind a view's camera")
+            ab = view.project(points)
+            a_lo, a_hi = min(a_lo, float(ab[:, 0].min())), max(a_hi, float(ab[:, 0].max()))
+            b_lo, b_hi = min(b_lo, float(ab[:, 1].min())), max(b_hi, float(ab[:, 1].max()))
+    room_w = width * (1.0 - 2.0 * framing.side_margin)
+    room_h = height * (1.0 - framing.headroom - framing.chin_margin)
+    f = min(room_w / (a_hi - a_lo), room_h / (b_hi - b_lo))
+    cx = width / 2.0 - f * (a_lo + a_hi) / 2.0
+    cy = height * framing.headroom - f * b_lo
+    return f / width, f / height, cx / width, cy / height
+
+
+def framed_camera(
+    base: Camera,
+    width: int,
+    height: int,
+    *,
+    num_views: int = DEFAULT_NUM_VIEWS,
+    view_cone_deg: float = DEFAULT_VIEW_CONE_DEG,
+    mode: SweepMode = "offaxis",
+    focus_cm: float = 0.0,
+    framing: Framing = Framing(),
+) -> Camera:
+    """The centre camera of a sweep, ``width x height``, framed around the head.
+
+    Keeps ``base``'s pose (the driver's head pose) and replaces its intrinsics: the focal
+    length and principal point put the head volume inside the view with the framing's
+    margins in *every* view of the sweep (parallax and all) and for every head pose in
+    ``framing.poses_deg``. They depend only on the arguments, not on ``base``: one zoom for
+    every frame of a call. Square pixels (fx = fy in pixels).
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"framed_camera: the view size must be positive, got {width}x{height}")
+    fx, fy, cx, cy = _framed_intrinsics(
+        int(width), int(height), int(num_views), float(view_cone_deg), mode, float(focus_cm), framing
+    )
+    k = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    return Camera(base.cam2world, k, int(width), int(height))
+
+
+def aimed_at(camera: Camera, target: Sequence[float] | np.ndarray) -> Camera:
+    """The camera at ``camera``'s centre turned to look straight at ``target`` (principal point
+    at the image centre, the same focal length in pixels, the image's up kept as far as it
+    can be): the toe-in view an off-axis view is a sheared crop of. Relate the two images
+    with :func:`pixel_homography`."""
+    up = -camera.cam2world[:3, 1]
+    c2w = look_at_cam2world(camera.center, target, up)
+    k_px = camera.K_px
+    k = normalized_intrinsics(1.0)
+    k[0, 0], k[1, 1] = k_px[0, 0] / camera.width, k_px[1, 1] / camera.height
+    return Camera(c2w, k, camera.width, camera.height)
+
+
+def pixel_homography(src: Camera, dst: Camera) -> np.ndarray:
+    """The 3x3 map from ``src``'s pixel coordinates to ``dst``'s (both in the corner
+    convention of :meth:`Camera.project`) for two cameras with one centre: exact for every
+    point, whatever its depth (a rotation and a change of intrinsics)."""
+    if not np.allclose(src.center, dst.center, atol=1e-9):
+        raise ValueError("pixel_homography: the two cameras must share their centre")
+    rel = dst.cam2world[:3, :3].T @ src.cam2world[:3, :3]
+    h = dst.K_px @ rel @ np.linalg.inv(src.K_px)
+    return h / h[2, 2]
 
 
 def stack_cameras(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray]:

@@ -20,11 +20,12 @@ from typing import Any, Literal
 import numpy as np
 
 from pipeline.avatar import AvatarBackend, FaceObservation, RenderedViews, SceneState, SourceState
-from pipeline.cameras import DEFAULT_VIEW_CONE_DEG, Camera, SweepMode, view_sweep
+from pipeline.cameras import DEFAULT_VIEW_CONE_DEG, Camera, SweepMode, focus_pivot, framed_camera, view_sweep
 
 __all__ = [
     "DEFAULT_VIEW_ASPECT",
     "DEFAULT_VIEW_SIZE",
+    "FOCUS_LIMIT_CM",
     "BackendName",
     "Reenactor",
     "ViewSettings",
@@ -43,6 +44,9 @@ BackendName = Literal["mesh", "neural"]
 DEFAULT_VIEW_ASPECT = 0.75
 #: Longer side of a view in pixels when nothing else says (a layout, a command-line flag).
 DEFAULT_VIEW_SIZE = 384
+#: Farthest the zero-parallax plane may be moved from the eyes, in centimetres (a head is
+#: about 22 cm deep, 3 of them in front of the eyes).
+FOCUS_LIMIT_CM = 20.0
 
 
 def view_size_px(long_side_px: int, aspect: float) -> tuple[int, int]:
@@ -66,7 +70,10 @@ class ViewSettings:
         view_size: longer side of each view in pixels.
         aspect: width/height of each view: the display's aspect (a quilt tile).
         sweep: ``offaxis`` (Looking Glass rig, default) or ``orbit``.
-        view_cone_deg: angle spanned by the sweep.
+        view_cone_deg: angle spanned by the sweep (the display's view cone when it is known).
+        focus_cm: where the zero-parallax plane (the display's surface, where the hologram
+            is sharpest) crosses the head: 0 = through the eyes, positive = that many
+            centimetres towards the viewer (nose tip about +3), negative = into the head.
     """
 
     num_views: int = 24
@@ -74,6 +81,7 @@ class ViewSettings:
     aspect: float = DEFAULT_VIEW_ASPECT
     sweep: SweepMode = "offaxis"
     view_cone_deg: float = DEFAULT_VIEW_CONE_DEG
+    focus_cm: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_views <= 256:
@@ -86,6 +94,10 @@ class ViewSettings:
             raise ValueError(f"sweep must be 'offaxis' or 'orbit', got {self.sweep!r}")
         if not (math.isfinite(self.view_cone_deg) and 0.0 <= self.view_cone_deg <= 120.0):
             raise ValueError(f"the view cone must be 0..120 degrees, got {self.view_cone_deg}")
+        if not (math.isfinite(self.focus_cm) and -FOCUS_LIMIT_CM <= self.focus_cm <= FOCUS_LIMIT_CM):
+            raise ValueError(
+                f"the focus must be -{FOCUS_LIMIT_CM:g}..{FOCUS_LIMIT_CM:g} cm from the eyes, got {self.focus_cm}"
+            )
 
     @property
     def width_px(self) -> int:
@@ -145,16 +157,24 @@ def scene_source_key(arrays: Mapping[str, np.ndarray]) -> str | None:
 
 
 def sweep_cameras(base: Camera, settings: ViewSettings, views: Sequence[int] | None = None) -> list[Camera]:
-    """The cameras of ``views`` (default all) around the driver's head-pose camera, each
-    ``settings.width_px x settings.height_px``: the centre of the square view of side
-    ``settings.view_size``."""
-    square = base.with_size(settings.view_size)
-    cams = view_sweep(
-        square, num_views=settings.num_views, view_cone_deg=settings.view_cone_deg, mode=settings.sweep,
-        views=views,
+    """The cameras of ``views`` (default all) around the driver's head-pose camera ``base``,
+    each ``settings.width_px x settings.height_px``.
+
+    The centre camera keeps ``base``'s pose and is framed around the head
+    (:func:`pipeline.cameras.framed_camera`: the whole head with headroom and side margins in
+    every view); the sweep pivots on the focus point (:func:`pipeline.cameras.focus_pivot`:
+    the eyes, moved by ``settings.focus_cm``), whose plane lands on the same pixels in every
+    view. Both avatars draw these cameras as they are (the neural one through the enclosing
+    square, cropped back).
+    """
+    s = settings
+    centre = framed_camera(
+        base, s.width_px, s.height_px, num_views=s.num_views, view_cone_deg=s.view_cone_deg, mode=s.sweep,
+        focus_cm=s.focus_cm,
     )  # fmt: skip
-    w, h = settings.width_px, settings.height_px
-    return cams if (w, h) == (square.width, square.height) else [c.centre_crop(w, h) for c in cams]
+    return view_sweep(
+        centre, s.num_views, s.view_cone_deg, mode=s.sweep, pivot=focus_pivot(base, s.focus_cm), views=views
+    )
 
 
 class Reenactor:

@@ -2,7 +2,8 @@
 
 * :meth:`MeshBackend.prepare_source` lifts the source's FaceMesh into the world along the
   source camera's rays, bakes the face texture (occluded parts mirrored) and builds the head
-  shell.
+  shell (on the tracker's context crop when there is one, so the hair above the aligned crop
+  and the shoulders around it are part of the head).
 * :meth:`MeshBackend.drive` frontalises the driver's landmarks, takes their offsets from the
   driver's *neutral* frame (the first frame it sees, or the one set by
   :meth:`MeshBackend.reset_neutral`) and adds them, mapped to the source's size and
@@ -96,6 +97,28 @@ def _smoothstep(e0: float, e1: float, x: float) -> float:
     return t * t * (3.0 - 2.0 * t)
 
 
+def _with_context(
+    source: FaceObservation, landmarks_px: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, Camera, np.ndarray]:
+    """The image, matte, camera and landmarks the head shell is built on: the source's context
+    crop when the tracker made one (``extras["context_*"]``: the hair above and the shoulders
+    around the aligned crop), with the aligned crop and its matte in its middle; else the crop."""
+    ctx, ctx_matte, pad = (
+        source.extras.get(k) for k in ("context_rgb_u8", "context_matte", "context_pad_px")
+    )
+    h, w = source.crop_rgb_u8.shape[:2]
+    if ctx is None or ctx_matte is None or not isinstance(pad, int) or pad <= 0:
+        return source.crop_rgb_u8, np.asarray(source.matte, np.float32), source.camera, landmarks_px
+    if ctx.shape != (h + 2 * pad, w + 2 * pad, 3) or ctx_matte.shape != ctx.shape[:2]:
+        raise ValueError(f"source context is {ctx.shape}, expected the {w}x{h} crop plus {pad} px a side")
+    rgb = np.array(ctx, dtype=np.uint8)
+    matte = np.array(ctx_matte, dtype=np.float32)
+    rgb[pad : pad + h, pad : pad + w] = source.crop_rgb_u8
+    matte[pad : pad + h, pad : pad + w] = source.matte
+    cam = source.camera.cropped(-pad, -pad, w + 2 * pad, h + 2 * pad)
+    return rgb, matte, cam, landmarks_px + np.array([pad, pad, 0.0])
+
+
 class MeshBackend(AvatarBackend[MeshSource, MeshScene]):
     """The ``mesh`` avatar. Holds the driver's neutral face and (lazily) one renderer."""
 
@@ -130,17 +153,18 @@ class MeshBackend(AvatarBackend[MeshSource, MeshScene]):
         to_world = similarity_fit(frontal, face_world)
         weight = own_texture_weight(face_world, source.camera)
         atlas = bake_face_atlas(crop, lm, weight, self.config.atlas_size_px)
-        shell = build_head_shell(source.matte, lm, face_world, source.camera, self.config.shell)
+        shell_rgb, shell_matte, shell_cam, shell_lm = _with_context(source, lm)
+        shell = build_head_shell(shell_matte, shell_lm, face_world, shell_cam, self.config.shell)
         src = MeshSource(
-            camera=source.camera,
-            crop_rgb_u8=np.ascontiguousarray(crop),
+            camera=shell_cam,
+            crop_rgb_u8=np.ascontiguousarray(shell_rgb),
             atlas_rgb_u8=atlas,
             face_world=face_world,
             face_frontal_cm=frontal,
             frontal_to_world=to_world,
             shell=shell,
             mouth_open_ratio=mouth_opening_ratio(frontal),
-            crop_matte_u8=np.clip(np.rint(source.matte * 255.0), 0, 255).astype(np.uint8),
+            crop_matte_u8=np.clip(np.rint(shell_matte * 255.0), 0, 255).astype(np.uint8),
         )
         self._sources = {src.key: src}
         return src

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.cameras import Camera
+from pipeline.cameras import FACE_EYES_POINT, Camera
 from pipeline.face_model import NUM_MESH_VERTICES, canonical_face_model
 
 __all__ = [
@@ -126,23 +126,29 @@ def frontalize(landmarks_px: np.ndarray) -> tuple[np.ndarray, Similarity]:
     return fit.inverse_apply(lm), fit
 
 
+#: FaceMesh ids of the eye corners (right eye 33/133, left eye 362/263): the eye midpoint.
+EYE_CORNERS = (33, 133, 362, 263)
+
+
 def lift_landmarks_to_world(landmarks_px: np.ndarray, camera: Camera, depth_gain: float = 1.0) -> np.ndarray:
     """Lift 468 landmarks (crop px, MediaPipe z) into world points seen on them by ``camera``.
 
-    The landmark's depth is the depth of the world origin (the head centre) along the camera
-    axis plus MediaPipe's relative z, times ``depth_gain``, converted with the weak-perspective
-    scale ``depth / focal_px``. Projecting the result through ``camera`` gives back x, y
-    exactly, whatever the gain.
+    The eye midpoint lands at the depth of :data:`pipeline.cameras.FACE_EYES_POINT` along the
+    camera axis, where the neural avatar's faces have their eyes (so both avatars put the face
+    on the sweep's focal plane); the other landmarks are placed by MediaPipe's relative z,
+    times ``depth_gain``, converted with the weak-perspective scale ``depth / focal_px``.
+    Projecting the result through ``camera`` gives back x, y exactly, whatever the gain.
     """
     if not depth_gain > 0:
         raise ValueError(f"lift_landmarks_to_world: depth_gain must be > 0, got {depth_gain}")
     lm = validate_landmarks(landmarks_px)
     k = camera.K_px
     fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
-    depth0 = float(np.dot(-camera.center, camera.forward))
+    depth0 = float(np.dot(np.asarray(FACE_EYES_POINT) - camera.center, camera.forward))
     if depth0 <= 0:
-        raise ValueError("lift_landmarks_to_world: the world origin is behind the camera")
-    z = depth0 + depth_gain * lm[:, 2] * depth0 / fx
+        raise ValueError("lift_landmarks_to_world: the face is behind the camera")
+    z_eyes = float(lm[list(EYE_CORNERS), 2].mean())
+    z = depth0 + depth_gain * (lm[:, 2] - z_eyes) * depth0 / fx
     p_cam = np.stack([(lm[:, 0] - cx) * z / fx, (lm[:, 1] - cy) * z / fy, z], axis=1)
     return p_cam @ camera.cam2world[:3, :3].T + camera.cam2world[:3, 3]
 

@@ -6,7 +6,10 @@
 
 The result is a :class:`pipeline.avatar.FaceObservation`; its ``extras`` hold
 ``"quality"`` (a :class:`QualityReport`), ``"head_pose"`` (the :class:`HeadPose` fit),
-``"crop_unmatted_rgb_u8"`` (the crop before matting) and ``"faces_found"``.
+``"crop_unmatted_rgb_u8"`` (the crop before matting) and ``"faces_found"``; with a context
+(``PhotoConfig.context_scale`` > 1) also ``"context_rgb_u8"`` and ``"context_matte"``, the
+matted photo around the crop: the same alignment and pixel size, ``"context_pad_px"`` more
+on every side (the top of the hair and the shoulders the 512 crop cuts off).
 """
 
 from __future__ import annotations
@@ -37,18 +40,22 @@ class PhotoConfig:
         min_detection_confidence: face detector threshold in [0, 1].
         matte: matting settings (``None`` keeps the background, like ``keep_bg``).
         quality: thresholds of the quality report (``min_face_px`` refuses tiny faces).
+        context_scale: side of the context crop over the aligned crop's (1..3; 1 = no context).
     """
 
     max_faces: int = 4
     min_detection_confidence: float = 0.5
     matte: MatteConfig | None = field(default_factory=MatteConfig)
     quality: QualityThresholds = field(default_factory=QualityThresholds)
+    context_scale: float = 2.0
 
     def __post_init__(self) -> None:
         if self.max_faces < 1:
             raise ValueError(f"max_faces must be >= 1, got {self.max_faces}")
         if not 0.0 <= self.min_detection_confidence <= 1.0:
             raise ValueError("min_detection_confidence must be in [0, 1]")
+        if not 1.0 <= self.context_scale <= 3.0:
+            raise ValueError(f"context_scale must be in [1, 3], got {self.context_scale}")
 
 
 def _face_area(lm: np.ndarray) -> float:
@@ -125,6 +132,7 @@ class PhotoPreprocessor:
         else:
             matte = np.ones(crop.shape[:2], np.float32)
             matted = crop.copy()
+        extras = self._context(rgb, al.crop_from_frame)
         quality = quality_report(
             rgb, crop, lm_crop, al.crop_from_frame, camera.yaw_pitch_roll_deg(), len(faces), th
         )
@@ -141,8 +149,19 @@ class PhotoPreprocessor:
                 "crop_unmatted_rgb_u8": crop,
                 "faces_found": len(faces),
                 "landmarks_frame_px": lm,
+                **extras,
             },
         )
+
+    def _context(self, rgb: np.ndarray, crop_from_frame: np.ndarray) -> dict[str, object]:
+        """The matted context crop around the aligned crop (empty without one)."""
+        pad = round(CROP_SIZE * (self.config.context_scale - 1.0) / 2.0)
+        if pad <= 0:
+            return {}
+        shift = np.array([[1.0, 0.0, pad], [0.0, 1.0, pad], [0.0, 0.0, 1.0]])
+        ctx = warp_to_crop(rgb, shift @ crop_from_frame, CROP_SIZE + 2 * pad, high_quality=True)
+        matte = self._matter.matte(ctx) if self._matter is not None else np.ones(ctx.shape[:2], np.float32)
+        return {"context_rgb_u8": apply_matte(ctx, matte), "context_matte": matte, "context_pad_px": pad}
 
     def _redetect_upright(self, rgb: np.ndarray, faces: list[np.ndarray]) -> list[np.ndarray]:
         """Re-run FaceMesh with the image turned upright when the face is tilted past 45 deg.

@@ -105,15 +105,16 @@ def test_view_sweep_view0_is_leftmost(mode):
     xs = [v.center[0] for v in views]
     assert all(np.diff(xs) > 0), "camera x must increase from view 0 (left) to view 23 (right)"
     assert xs[0] < 0 < xs[-1]
-    # The pivot stays at the image centre in every view.
+    # The pivot (by default the eyes) stays on one pixel in every view.
+    at = base.project(np.array([C.FACE_EYES_POINT]))
     for v in views:
-        np.testing.assert_allclose(v.project(np.array([C.LOOKAT_POINT])), [[256, 256]], atol=1e-6)
+        np.testing.assert_allclose(v.project(np.array([C.FACE_EYES_POINT])), at, atol=1e-6)
 
 
 def test_offaxis_keeps_orientation_and_shifts_principal_point():
     base = C.canonical_camera()
     views = C.view_sweep(base, mode="offaxis")
-    d = 2.5  # distance to the focal plane through the look-at point
+    d = 2.7 - C.FACE_EYES_POINT[2]  # distance to the focal plane through the eyes
     for v, yaw in zip(views, C.view_yaws_deg(), strict=True):
         np.testing.assert_allclose(v.cam2world[:3, :3], base.cam2world[:3, :3])
         assert v.center[0] == pytest.approx(d * math.tan(math.radians(yaw)), abs=1e-6)

@@ -52,7 +52,7 @@ def test_open_mouth_driver_opens_the_source_mouth(
         opened = be.drive(src, with_open_mouth(astronaut_obs))
         assert neutral.mouth_interior == 0.0 and opened.mouth_interior > 0.9
         # Render both through the source's own camera so only the expression differs.
-        cam = src.camera
+        cam = hopper_obs.camera
         imgs = be.render(neutral, [cam]).rgb_u8[0], be.render(opened, [cam]).rgb_u8[0]
         save_png(out_dir / "drive_open_mouth.png", np.concatenate([hopper_obs.crop_rgb_u8, *imgs], axis=1))
         r_closed, r_open = (measured_mouth_ratio(tracker, im) for im in imgs)

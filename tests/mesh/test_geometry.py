@@ -114,13 +114,16 @@ def test_source_state(astronaut_obs: FaceObservation) -> None:
     be = MeshBackend()
     src = be.prepare_source(astronaut_obs)
     cam = astronaut_obs.camera
-    # Shell vertices lie on the pixel rays of their texture coordinates.
+    # Shell vertices lie on the pixel rays of their texture coordinates (in the source's
+    # context crop: the aligned crop with the hair above it and the shoulders around it).
     sh = src.shell
-    np.testing.assert_allclose(cam.project(sh.vertices_world), sh.texcoords * 512.0, atol=0.05)
+    size = np.array([src.camera.width, src.camera.height])
+    assert src.crop_rgb_u8.shape[:2] == (size[1], size[0]) and size[0] > 512
+    np.testing.assert_allclose(src.camera.project(sh.vertices_world), sh.texcoords * size, atol=0.05)
     assert len(sh.triangles) > 5000
     # ... and behind the face: compare with the face depth at the nose and the cheeks.
     face_px = astronaut_obs.landmarks_px[:468, :2]
-    shell_px = sh.texcoords * 512.0
+    shell_px = cam.project(sh.vertices_world)
     shell_d = camera_depth(sh.vertices_world, cam)
     face_d = camera_depth(src.face_world, cam)
     for i in (1, 4, 50, 280, 152):
@@ -142,7 +145,7 @@ def test_shell_joins_the_face_and_goes_back_like_a_head(who: str, request: pytes
     src = MeshBackend().prepare_source(obs)
     cam = obs.camera
     sh = src.shell
-    shell_px = sh.texcoords * 512.0
+    shell_px = cam.project(sh.vertices_world)
     shell_d = camera_depth(sh.vertices_world, cam)
     face_px = obs.landmarks_px[:468, :2]
     face_d = camera_depth(src.face_world, cam)
@@ -168,8 +171,14 @@ def test_shell_joins_the_face_and_goes_back_like_a_head(who: str, request: pytes
     assert steps_a.max() < 0.05 and np.median(steps_a) < 0.02, np.round(steps, 3).tolist()
     # Its silhouette lies far behind the nose tip (the ear plane, 0.7 face widths), ...
     edge = cv2.distanceTransform((obs.matte > 0.5).astype(np.uint8), cv2.DIST_L2, 5)
+    in_crop = np.all((shell_px >= 0.0) & (shell_px < 512.0), axis=1)
     ij = np.clip(shell_px.astype(int), 0, 511)
-    rim = (edge[ij[:, 1], ij[:, 0]] < 6.0) & (shell_px[:, 1] < face_px[152, 1]) & (shell_px[:, 1] > 4.0)
+    rim = (
+        in_crop
+        & (edge[ij[:, 1], ij[:, 0]] < 6.0)
+        & (shell_px[:, 1] < face_px[152, 1])
+        & (shell_px[:, 1] > 4.0)
+    )
     assert rim.sum() > 20
     assert np.median(shell_d[rim] - face_d[1]) / width > 0.65
     # ... the hair above the forehead between the forehead and that plane, and the neck

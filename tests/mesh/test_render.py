@@ -162,7 +162,7 @@ def test_facemesh_under_reads_the_depth_of_a_known_face(
             seen = tracker.observe(img)
             assert seen is not None
             lm = seen.landmarks_px[ids]
-            d0 = float(np.dot(-cam.center, cam.forward))
+            d0 = float(camera_depth(face[ids], cam).mean())  # the weak-perspective depth
             true_z = (camera_depth(face[ids], cam) - d0) * cam.K_px[0, 0] / d0
             true_x = cam.project(face[ids])[:, 0]
             ratios.append(np.polyfit(true_z, lm[:, 2], 1)[0] / np.polyfit(true_x, lm[:, 0], 1)[0])
