@@ -1,30 +1,45 @@
 """Rasterise the mesh avatar for N cameras with moderngl (EGL headless by default).
 
 A :class:`MeshRenderer` owns (or borrows) one GL context and keeps its GL objects across
-frames: the source's textures and static buffers are uploaded once by :meth:`load_source`;
-each :meth:`render` only rewrites the 468 driven face vertices and draws every camera into a
-tile of one offscreen framebuffer, then reads it back once.
+frames: :meth:`MeshRenderer.load_source` uploads the source's textures and its static
+geometry once; each :meth:`MeshRenderer.render` rewrites only the driven face vertices (once
+per frame, whatever the number of views) and the per-view cameras, draws, and reads the
+framebuffer back once.
+
+Two drawing strategies give the same pixels (``RendererConfig.strategy``):
+
+- ``"one_pass"`` (default): one instanced draw call for all the views of a frame; each
+  instance is a view, routed to its tile of the framebuffer in clip space (see
+  :mod:`pipeline.mesh.drawlist`). Works on OpenGL 3.3+ and on Mesa's llvmpipe.
+- ``"per_view"``: the reference, one draw call per view with a viewport per tile. Its cost
+  grows with the number of draw calls, which on a software rasteriser is most of it.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Literal
 
 import moderngl
 import numpy as np
 
 from pipeline.avatar import RenderedViews
 from pipeline.cameras import Camera, opencv_cam2world_to_opengl_view, opengl_projection_from_intrinsics
-from pipeline.face_model import canonical_face_model
+from pipeline.mesh.drawlist import SURFACE_SHELL, DrawGeometry, TileGrid, build_draw_geometry, plan_tiles
 from pipeline.mesh.state import MeshScene, MeshSource
-from pipeline.mesh.texture import atlas_texcoords
-from pipeline.mesh.topology import mouth_coordinates, mouth_triangle_mask
 
-__all__ = ["MeshRenderer", "RendererConfig"]
+__all__ = ["MeshRenderer", "RendererConfig", "Strategy"]
+
+Strategy = Literal["one_pass", "per_view"]
+_STRATEGIES: tuple[str, ...] = ("one_pass", "per_view")
+#: GL_CLIP_DISTANCE0 (moderngl has no flag for it); the vertex shader writes four.
+_GL_CLIP_DISTANCE0 = 0x3000
+_NUM_CLIP_DISTANCES = 4
+#: Floats per instance: the view-projection matrix (column-major) and the tile transform.
+_INSTANCE_FLOATS = 16 + 4
 
 
 @dataclass(frozen=True)
@@ -32,13 +47,17 @@ class RendererConfig:
     """Settings of :class:`MeshRenderer`.
 
     Attributes:
+        strategy: ``"one_pass"`` (one instanced draw for all views) or ``"per_view"`` (one
+            draw per view: the reference implementation).
         msaa_samples: multisample anti-aliasing samples per pixel (0 = off, or 2, 4, 8).
         near_world / far_world: clipping planes, EG3D world units (0 < near < far).
         mouth_interior_rgb01: colour of the open mouth's cavity, RGB in [0, 1] (the shader
             darkens it towards the corners and adds upper teeth and a tongue).
-        max_framebuffer_px: largest side of the tiled offscreen framebuffer.
+        max_framebuffer_px: largest side of the tiled offscreen framebuffer; views that do
+            not fit in one are drawn in several passes.
     """
 
+    strategy: Strategy = "one_pass"
     msaa_samples: int = 4
     near_world: float = 0.05
     far_world: float = 20.0
@@ -46,6 +65,8 @@ class RendererConfig:
     max_framebuffer_px: int = 8192
 
     def __post_init__(self) -> None:
+        if self.strategy not in _STRATEGIES:
+            raise ValueError(f"RendererConfig.strategy must be one of {_STRATEGIES}, got {self.strategy!r}")
         if self.msaa_samples not in (0, 2, 4, 8):
             raise ValueError(f"RendererConfig.msaa_samples must be 0, 2, 4 or 8, got {self.msaa_samples}")
         if not 0.0 < self.near_world < self.far_world:
@@ -81,6 +102,32 @@ def _texture(ctx: moderngl.Context, pixels_u8: np.ndarray) -> moderngl.Texture:
     return tex
 
 
+def view_projection(camera: Camera, near_world: float, far_world: float) -> np.ndarray:
+    """4 x 4 OpenGL clip-from-world matrix of an OpenCV ``camera`` (column vectors)."""
+    proj = opengl_projection_from_intrinsics(camera.intrinsics, near_world, far_world)
+    return proj @ opencv_cam2world_to_opengl_view(camera.cam2world)
+
+
+@dataclass
+class _SourceObjects:
+    """GL objects of one loaded source."""
+
+    geometry: DrawGeometry
+    atlas: moderngl.Texture
+    crop: moderngl.Texture
+    positions: moderngl.Buffer
+    buffers: list[moderngl.Buffer]
+    vao: moderngl.VertexArray
+
+    def release(self) -> None:
+        self.vao.release()
+        for b in self.buffers:
+            b.release()
+        self.positions.release()
+        self.crop.release()
+        self.atlas.release()
+
+
 class MeshRenderer:
     """Draws :class:`MeshScene` frames of one loaded :class:`MeshSource`.
 
@@ -101,39 +148,17 @@ class MeshRenderer:
 
     @_in_context
     def _create_objects(self) -> None:
-        config = self.config
         self._prog = self.ctx.program(
             vertex_shader=_shader("mesh.vert.glsl"), fragment_shader=_shader("mesh.frag.glsl")
         )
-        self._prog["u_interior_rgb01"].value = tuple(float(c) for c in config.mouth_interior_rgb01)
-        self._prog["u_texture"].value = 0
-        self._prog["u_matte"].value = 1
-        model = canonical_face_model()
-        mouth = mouth_triangle_mask()
-        self._face_pos = self.ctx.buffer(reserve=len(model.vertices_cm) * 12, dynamic=True)
-        self._face_uv = self.ctx.buffer(atlas_texcoords().astype("f4").tobytes())
-        self._face_mouth = self.ctx.buffer(mouth_coordinates().astype("f4").tobytes())
-        # Where each face vertex lies in the source crop (set per source): its matte lookup.
-        self._face_matte_uv = self.ctx.buffer(reserve=len(model.vertices_cm) * 8)
-        self._skin_ibo = self.ctx.buffer(model.triangles[~mouth].astype("i4").tobytes())
-        self._mouth_ibo = self.ctx.buffer(model.triangles[mouth].astype("i4").tobytes())
-        fmt = [
-            (self._face_pos, "3f", "in_position"),
-            (self._face_uv, "2f", "in_texcoord"),
-            (self._face_matte_uv, "2f", "in_matte_uv"),
-            (self._face_mouth, "2f", "in_mouth"),
-        ]
-        self._skin_vao = self.ctx.vertex_array(
-            self._prog, fmt, index_buffer=self._skin_ibo, index_element_size=4
-        )
-        self._mouth_vao = self.ctx.vertex_array(
-            self._prog, fmt, index_buffer=self._mouth_ibo, index_element_size=4
-        )
-        self._source_objs: list[moderngl.Buffer | moderngl.Texture | moderngl.VertexArray] = []
-        self._shell_vao: moderngl.VertexArray | None = None
-        self._atlas: moderngl.Texture | None = None
-        self._crop: moderngl.Texture | None = None
-        self._fbos: dict[tuple[int, int, int, int], list[moderngl.Framebuffer]] = {}
+        self._prog["u_interior_rgb01"].value = tuple(float(c) for c in self.config.mouth_interior_rgb01)
+        self._prog["u_atlas"].value = 0
+        self._prog["u_crop"].value = 1
+        self._instances = self.ctx.buffer(reserve=64 * _INSTANCE_FLOATS * 4, dynamic=True)
+        self._source: _SourceObjects | None = None
+        self._quad_vao: moderngl.VertexArray | None = None
+        self._quad_objs: list[moderngl.Buffer] = []
+        self._fbos: dict[tuple[int, int, int, int], tuple[moderngl.Framebuffer, moderngl.Framebuffer]] = {}
         self._fbo_objs: list[moderngl.Renderbuffer | moderngl.Framebuffer] = []
         self.source_key: str | None = None
 
@@ -141,58 +166,70 @@ class MeshRenderer:
     @_in_context
     def load_source(self, source: MeshSource) -> None:
         """Upload the source's textures and static geometry (replacing a previous source)."""
-        self._check_open()
         self._release_source()
-        self._atlas = _texture(self.ctx, source.atlas_rgb_u8)
-        # The crop with the matte as alpha: the shell's colour, and every surface's matte.
-        self._crop = _texture(
-            self.ctx, np.concatenate([source.crop_rgb_u8, source.crop_matte_u8[:, :, None]], axis=2)
-        )
         cam = source.camera
         seen_at = cam.project(source.face_world) / np.array([cam.width, cam.height])
-        self._face_matte_uv.write(seen_at.astype("f4").tobytes())
-        sh = source.shell
-        self._source_objs = [self._atlas, self._crop]
-        if len(sh.triangles):
-            pos = self.ctx.buffer(sh.vertices_world.astype("f4").tobytes())
-            uv = self.ctx.buffer(sh.texcoords.astype("f4").tobytes())
-            ibo = self.ctx.buffer(sh.triangles.astype("i4").tobytes())
-            self._shell_vao = self.ctx.vertex_array(
-                self._prog,
-                [(pos, "3f", "in_position"), (uv, "2f", "in_texcoord"), (uv, "2f", "in_matte_uv")],
-                index_buffer=ibo,
-                index_element_size=4,
-            )
-            self._source_objs += [pos, uv, ibo, self._shell_vao]
+        geo = build_draw_geometry(seen_at, source.shell)
+        atlas = _texture(self.ctx, source.atlas_rgb_u8)
+        # The crop with the matte as alpha: the shell's colour, and every surface's matte.
+        crop = _texture(
+            self.ctx, np.concatenate([source.crop_rgb_u8, source.crop_matte_u8[:, :, None]], axis=2)
+        )
+        positions = np.zeros((geo.num_vertices, 3), np.float32)
+        positions[geo.num_dynamic :] = geo.shell_positions
+        pos = self.ctx.buffer(positions.tobytes(), dynamic=True)
+        attrs = self.ctx.buffer(geo.static_attributes.tobytes())
+        surface = self.ctx.buffer(geo.surface.tobytes())
+        ibo = self.ctx.buffer(geo.triangles.tobytes())
+        vao = self.ctx.vertex_array(
+            self._prog,
+            [
+                (pos, "3f", "in_position"),
+                (attrs, "2f 2f 2f", "in_texcoord", "in_matte_uv", "in_mouth"),
+                (surface, "1i", "in_surface"),
+                (self._instances, "16f 4f/i", "in_view_projection", "in_tile"),
+            ],
+            index_buffer=ibo,
+            index_element_size=4,
+        )
+        self._source = _SourceObjects(geo, atlas, crop, pos, [attrs, surface, ibo], vao)
         self.source_key = source.key
 
     def _release_source(self) -> None:
-        for obj in reversed(self._source_objs):
-            obj.release()
-        self._source_objs = []
-        self._shell_vao = self._atlas = self._crop = None
+        if self._source is not None:
+            self._source.release()
+        self._source = None
         self.source_key = None
 
+    @property
+    def geometry(self) -> DrawGeometry | None:
+        """What one view draws for the loaded source (None before :meth:`load_source`)."""
+        return None if self._source is None else self._source.geometry
+
     # -- framebuffers -------------------------------------------------------------------
-    def _framebuffers(self, w: int, h: int, cols: int, rows: int) -> list[moderngl.Framebuffer]:
-        """[draw target, read target] for a cols x rows grid of w x h tiles (cached)."""
-        key = (w, h, cols, rows)
+    def _framebuffers(self, grid: TileGrid) -> tuple[moderngl.Framebuffer, moderngl.Framebuffer]:
+        """(draw target, read target) for a tile grid (cached; the same when not multisampled)."""
+        key = (grid.tile_w, grid.tile_h, grid.cols, grid.rows)
         if key not in self._fbos:
-            size = (w * cols, h * rows)
+            size = grid.size
             s = self.config.msaa_samples
             colour = self.ctx.renderbuffer(size, 4, samples=s)
             depth = self.ctx.depth_renderbuffer(size, samples=s)
             draw = self.ctx.framebuffer([colour], depth)
-            objs: list[moderngl.Renderbuffer | moderngl.Framebuffer] = [colour, depth, draw]
-            fbs = [draw, draw]
+            self._fbo_objs += [colour, depth, draw]
+            read = draw
             if s:
                 resolved = self.ctx.renderbuffer(size, 4)
                 read = self.ctx.framebuffer([resolved])
-                objs += [resolved, read]
-                fbs = [draw, read]
-            self._fbo_objs += objs
-            self._fbos[key] = fbs
+                self._fbo_objs += [resolved, read]
+            self._fbos[key] = (draw, read)
         return self._fbos[key]
+
+    def _write_instances(self, data: np.ndarray) -> None:
+        raw = np.ascontiguousarray(data, dtype=np.float32).tobytes()
+        if len(raw) > self._instances.size:
+            self._instances.orphan(len(raw))
+        self._instances.write(raw)
 
     # -- drawing ------------------------------------------------------------------------
     @_in_context
@@ -200,8 +237,8 @@ class MeshRenderer:
         self, scene: MeshScene, cameras: Sequence[Camera], view_ids: Sequence[int] | None = None
     ) -> RenderedViews:
         """Draw ``scene`` through every camera (all of one size); black background."""
-        self._check_open()
-        if self._atlas is None or self._crop is None or self.source_key is None:
+        src = self._source
+        if src is None or self.source_key is None:
             raise RuntimeError("MeshRenderer.render: no source loaded (call load_source first)")
         if scene.source_key != self.source_key:
             raise ValueError(
@@ -214,60 +251,108 @@ class MeshRenderer:
         if any((c.width, c.height) != (w, h) for c in cameras):
             raise ValueError("MeshRenderer.render: all cameras of a batch must have the same size")
         n = len(cameras)
-        limit = self.config.max_framebuffer_px
-        if w > limit or h > limit:
-            raise ValueError(f"view size {w}x{h} exceeds max_framebuffer_px={limit}")
-        cols = max(1, min(n, limit // w, math.ceil(math.sqrt(n))))
-        rows_per_pass = max(1, min(math.ceil(n / cols), limit // h))
         ids = list(range(n)) if view_ids is None else [int(i) for i in view_ids]
         if len(ids) != n:
             raise ValueError(f"{len(ids)} view ids for {n} cameras")
+        passes = plan_tiles(n, w, h, self.config.max_framebuffer_px)
 
-        self._face_pos.write(np.ascontiguousarray(scene.face_world, dtype="f4").tobytes())
-        self._prog["u_interior"].value = 0.0
+        # The driven face, uploaded once for every view.
+        src.positions.write(np.ascontiguousarray(scene.face_world[src.geometry.face_rows], dtype="f4").tobytes())
+        self._prog["u_interior"].value = float(scene.mouth_interior)
+        vp = np.stack(
+            [view_projection(c, self.config.near_world, self.config.far_world).T.reshape(16) for c in cameras]
+        )
         out = np.empty((n, h, w, 4), dtype=np.uint8)
-        per_pass = cols * rows_per_pass
-        for start in range(0, n, per_pass):
-            chunk = cameras[start : start + per_pass]
-            rows = math.ceil(len(chunk) / cols)
-            draw, read = self._framebuffers(w, h, cols, rows)
-            draw.use()
-            draw.viewport = (0, 0, w * cols, h * rows)
-            self.ctx.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-            self.ctx.enable(moderngl.DEPTH_TEST)
-            self.ctx.disable(moderngl.CULL_FACE)
-            for i, cam in enumerate(chunk):
-                r, c = divmod(i, cols)
-                draw.viewport = (c * w, r * h, w, h)
-                self._draw_view(scene, cam, self._atlas, self._crop)
-            if read is not draw:
-                self.ctx.copy_framebuffer(read, draw)
-            raw = np.frombuffer(read.read(components=4, alignment=1), dtype=np.uint8)
-            raw = raw.reshape(rows * h, cols * w, 4)
-            for i in range(len(chunk)):
-                r, c = divmod(i, cols)
-                out[start + i] = raw[r * h : (r + 1) * h, c * w : (c + 1) * w][::-1]
+        src.atlas.use(0)
+        src.crop.use(1)
+        for start, grid in passes:
+            count = min(grid.capacity, n - start)
+            out[start : start + count] = self._draw_pass(src.vao, grid, vp[start : start + count])
         rgb = np.ascontiguousarray(out[..., :3])
         alpha = out[..., 3].astype(np.float32) / 255.0
         return RenderedViews(rgb_u8=rgb, view_ids=ids, alpha=alpha)
 
-    def _draw_view(
-        self, scene: MeshScene, cam: Camera, atlas: moderngl.Texture, crop: moderngl.Texture
-    ) -> None:
-        view = opencv_cam2world_to_opengl_view(cam.cam2world)
-        proj = opengl_projection_from_intrinsics(
-            cam.intrinsics, self.config.near_world, self.config.far_world
-        )
-        self._prog["u_view_projection"].write((proj @ view).T.astype("f4").tobytes())
-        self._prog["u_interior"].value = 0.0
-        crop.use(1)
-        if self._shell_vao is not None:
-            crop.use(0)
-            self._shell_vao.render(moderngl.TRIANGLES)
-        atlas.use(0)
-        self._skin_vao.render(moderngl.TRIANGLES)
-        self._prog["u_interior"].value = float(scene.mouth_interior)
-        self._mouth_vao.render(moderngl.TRIANGLES)
+    def _draw_pass(self, vao: moderngl.VertexArray, grid: TileGrid, vp: np.ndarray) -> np.ndarray:
+        """Draw ``len(vp)`` views into ``grid``'s tiles; their pixels, count x h x w x 4."""
+        count = len(vp)
+        draw, read = self._framebuffers(grid)
+        draw.use()
+        draw.viewport = (0, 0, *grid.size)
+        self.ctx.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        self.ctx.enable(moderngl.DEPTH_TEST)
+        self.ctx.disable(moderngl.CULL_FACE)
+        for k in range(_NUM_CLIP_DISTANCES):
+            self.ctx.enable_direct(_GL_CLIP_DISTANCE0 + k)
+        try:
+            if self.config.strategy == "one_pass":
+                self._write_instances(np.concatenate([vp, grid.clip_transforms(count)], axis=1))
+                vao.render(moderngl.TRIANGLES, instances=count)
+            else:
+                whole = np.array([1.0, 1.0, 0.0, 0.0], np.float32)
+                for i in range(count):
+                    self._write_instances(np.concatenate([vp[i], whole])[None])
+                    draw.viewport = grid.viewport(i)
+                    vao.render(moderngl.TRIANGLES, instances=1)
+        finally:
+            for k in range(_NUM_CLIP_DISTANCES):
+                self.ctx.disable_direct(_GL_CLIP_DISTANCE0 + k)
+            self.ctx.disable(moderngl.DEPTH_TEST)
+        if read is not draw:
+            self.ctx.copy_framebuffer(read, draw)
+        raw = np.frombuffer(read.read(components=4, alignment=1), dtype=np.uint8)
+        return grid.split(raw.reshape(grid.size[1], grid.size[0], 4), count)
+
+    @_in_context
+    def render_fill_reference(self, count: int, width: int, height: int) -> np.ndarray:
+        """The fill-only reference: ``count`` tiles each covered by one textured quad, one draw.
+
+        The same program, texture lookups, framebuffers and read-back as :meth:`render`, with
+        the geometry reduced to two triangles a view (textured with the source crop and cut
+        to its matte): what the rasteriser costs for these pixels. Returns count x h x w x 4.
+        """
+        if self._source is None:
+            raise RuntimeError("MeshRenderer.render_fill_reference: no source loaded")
+        if self._quad_vao is None:
+            corners = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float32)
+            attrs = np.zeros((4, 6), np.float32)
+            attrs[:, 0:2] = attrs[:, 2:4] = [[0, 1], [1, 1], [1, 0], [0, 0]]  # v down in the crop
+            bufs = [
+                self.ctx.buffer(corners.tobytes()),
+                self.ctx.buffer(attrs.tobytes()),
+                self.ctx.buffer(np.full(4, SURFACE_SHELL, np.int32).tobytes()),
+                self.ctx.buffer(np.array([0, 1, 2, 0, 2, 3], np.int32).tobytes()),
+            ]
+            self._quad_vao = self.ctx.vertex_array(
+                self._prog,
+                [
+                    (bufs[0], "3f", "in_position"),
+                    (bufs[1], "2f 2f 2f", "in_texcoord", "in_matte_uv", "in_mouth"),
+                    (bufs[2], "1i", "in_surface"),
+                    (self._instances, "16f 4f/i", "in_view_projection", "in_tile"),
+                ],
+                index_buffer=bufs[3],
+                index_element_size=4,
+            )
+            self._quad_objs = bufs
+        self._source.atlas.use(0)
+        self._source.crop.use(1)
+        identity = np.tile(np.eye(4, dtype=np.float32).reshape(16), (count, 1))
+        out = np.empty((count, height, width, 4), np.uint8)
+        for start, grid in plan_tiles(count, width, height, self.config.max_framebuffer_px):
+            k = min(grid.capacity, count - start)
+            self._write_instances(np.concatenate([identity[:k], grid.clip_transforms(k)], axis=1))
+            draw, read = self._framebuffers(grid)
+            draw.use()
+            draw.viewport = (0, 0, *grid.size)
+            self.ctx.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+            self.ctx.enable(moderngl.DEPTH_TEST)
+            self._quad_vao.render(moderngl.TRIANGLES, instances=k)
+            self.ctx.disable(moderngl.DEPTH_TEST)
+            if read is not draw:
+                self.ctx.copy_framebuffer(read, draw)
+            raw = np.frombuffer(read.read(components=4, alignment=1), dtype=np.uint8)
+            out[start : start + k] = grid.split(raw.reshape(grid.size[1], grid.size[0], 4), k)
+        return out
 
     # -- lifetime -----------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -286,20 +371,14 @@ class MeshRenderer:
 
     def _release_objects(self) -> None:
         self._release_source()
+        if self._quad_vao is not None:
+            self._quad_vao.release()
+        for b in self._quad_objs:
+            b.release()
         for obj in reversed(self._fbo_objs):
             obj.release()
         self._fbo_objs, self._fbos = [], {}
-        for obj in (
-            self._skin_vao,
-            self._mouth_vao,
-            self._skin_ibo,
-            self._mouth_ibo,
-            self._face_uv,
-            self._face_mouth,
-            self._face_matte_uv,
-            self._face_pos,
-        ):
-            obj.release()
+        self._instances.release()
         self._prog.release()
 
     def __enter__(self) -> MeshRenderer:
