@@ -257,7 +257,9 @@ class MeshRenderer:
         passes = plan_tiles(n, w, h, self.config.max_framebuffer_px)
 
         # The driven face, uploaded once for every view.
-        src.positions.write(np.ascontiguousarray(scene.face_world[src.geometry.face_rows], dtype="f4").tobytes())
+        src.positions.write(
+            np.ascontiguousarray(scene.face_world[src.geometry.face_rows], dtype="f4").tobytes()
+        )
         self._prog["u_interior"].value = float(scene.mouth_interior)
         vp = np.stack(
             [view_projection(c, self.config.near_world, self.config.far_world).T.reshape(16) for c in cameras]

@@ -30,9 +30,14 @@ from pipeline.cameras import Camera
 from pipeline.face_model import canonical_face_model
 from pipeline.mesh.geometry import camera_depth, unproject
 from pipeline.mesh.raster import interpolate, rasterize_triangles
+from pipeline.mesh.simplify import adaptive_grid_triangles, regular_grid_triangles
 from pipeline.mesh.topology import FACE_OVAL_LOOP
 
 __all__ = ["HeadShell", "ShellConfig", "build_head_shell"]
+
+#: sin(30 deg): a depth error ``dz`` shifts a point by about ``dz * _SIN_TURN`` across a view
+#: turned 30 deg from the source camera (the sweep's 17.5 deg plus a turned head).
+_SIN_TURN = 0.5
 
 #: The lower half of the face oval, ear to ear under the chin (234 ... 152 ... 454).
 _JAW_PATH = (
@@ -78,6 +83,12 @@ class ShellConfig:
             which the inflated head reaches its full depth (> 0).
         jaw_blend_px: height, in crop pixels, over which the shell steps from the head back to
             the ear plane below the jaw line (> 0).
+        edge_smooth_px: Gaussian sigma, in crop pixels, smoothing the face edge's depth as it
+            is carried outwards (the nearest edge pixel changes in steps).
+        simplify_px: how far, in crop pixels, simplifying the grid may move any drawn point of
+            the shell in a view turned 30 deg from the source camera (0..8; 0 keeps every grid
+            triangle). Simplifying needs a square crop; the grid then has 2^k cells a side,
+            the power of two nearest to the crop over ``grid_step_px``.
     """
 
     grid_step_px: int = 4
@@ -88,6 +99,8 @@ class ShellConfig:
     ear_plane_over_face_width: float = 0.7
     head_radius_over_face_width: float = 0.45
     jaw_blend_px: float = 24.0
+    edge_smooth_px: float = 4.0
+    simplify_px: float = 0.25
 
     def __post_init__(self) -> None:
         if not 1 <= self.grid_step_px <= 64:
@@ -102,6 +115,10 @@ class ShellConfig:
             raise ValueError("ShellConfig.ear_plane_over_face_width must be > 0")
         if self.head_radius_over_face_width <= 0.0:
             raise ValueError("ShellConfig.head_radius_over_face_width must be > 0")
+        if not 0.0 < self.edge_smooth_px <= 64.0:
+            raise ValueError(f"ShellConfig.edge_smooth_px must be in (0, 64], got {self.edge_smooth_px}")
+        if not 0.0 <= self.simplify_px <= 8.0:
+            raise ValueError(f"ShellConfig.simplify_px must be in [0, 8], got {self.simplify_px}")
         if self.jaw_blend_px <= 0.0:
             raise ValueError(f"ShellConfig.jaw_blend_px must be > 0, got {self.jaw_blend_px}")
 
@@ -168,6 +185,9 @@ def build_head_shell(
         (~inside).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
     )
     edge_depth = np.concatenate([[0.0], face_depth[inside]])[label]
+    # The nearest oval pixel changes in steps from one pixel to the next: smooth them out,
+    # never bringing the shell in front of the face's edge.
+    edge_depth = np.maximum(cv2.GaussianBlur(edge_depth, (0, 0), config.edge_smooth_px), edge_depth)
     # Distance to the silhouette (the crop's border is not one: the person goes on beyond it).
     pad = 2 * max(h, w)
     person = cv2.copyMakeBorder((matte_f > 0.5).astype(np.uint8), pad, pad, pad, pad, cv2.BORDER_REPLICATE)
@@ -186,13 +206,17 @@ def build_head_shell(
     depth_full = max(z_ear - float(face_z[10]), 1e-6)  # silhouette to forehead
     radius_px = config.head_radius_over_face_width * face_w_px
 
-    # Grid vertices.
-    gx = np.arange(0, w + 1, step, dtype=np.float64)
-    gy = np.arange(0, h + 1, step, dtype=np.float64)
-    if gx[-1] != w:
-        gx = np.append(gx, w)
-    if gy[-1] != h:
-        gy = np.append(gy, h)
+    # Grid vertices (2^k cells a side when the grid is to be simplified).
+    simplify = config.simplify_px > 0 and w == h
+    if simplify:
+        gx = gy = np.linspace(0.0, w, (1 << max(1, round(np.log2(w / step)))) + 1)
+    else:
+        gx = np.arange(0, w + 1, step, dtype=np.float64)
+        gy = np.arange(0, h + 1, step, dtype=np.float64)
+        if gx[-1] != w:
+            gx = np.append(gx, w)
+        if gy[-1] != h:
+            gy = np.append(gy, h)
     px = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
     ix = np.clip(px[:, 0].astype(int), 0, w - 1)
     iy = np.clip(px[:, 1].astype(int), 0, h - 1)
@@ -215,15 +239,17 @@ def build_head_shell(
     verts = unproject(px, z, camera)
 
     # Triangles of the grid, cut to the matte.
-    nx, ny = len(gx), len(gy)
-    ii, jj = np.meshgrid(np.arange(nx - 1), np.arange(ny - 1))
-    v00 = (jj * nx + ii).reshape(-1)
-    v10, v01, v11 = v00 + 1, v00 + nx, v00 + nx + 1
-    tris = np.concatenate([np.stack([v00, v01, v10], 1), np.stack([v10, v01, v11], 1)])
+    tris = regular_grid_triangles(len(gx), len(gy))
     m = matte_f[iy, ix]
     is_in = inside[iy, ix]
-    keep = (m[tris].mean(axis=1) > config.matte_threshold) | is_in[tris].all(axis=1)
-    tris = tris[keep]
+    tris = tris[(m[tris].mean(axis=1) > config.matte_threshold) | is_in[tris].all(axis=1)]
+    if simplify:
+        # How far each point may move: the tolerance as a depth error, looser deep inside the
+        # face (hidden behind the face mesh: it only has to stay behind it).
+        z_tol = config.simplify_px * z / (camera.K_px[0, 0] * _SIN_TURN)
+        z_tol = np.where(inside[iy, ix], np.maximum(z_tol, 0.5 * gap), z_tol)
+        n = len(gx)
+        tris = _simplified_triangles(z.reshape(n, n), z_tol.reshape(n, n), tris)
     used = np.unique(tris)
     remap = np.full(len(px), -1, np.int64)
     remap[used] = np.arange(len(used))
@@ -232,3 +258,20 @@ def build_head_shell(
         texcoords=(px[used] / np.array([w, h])).astype(np.float32),
         triangles=remap[tris].astype(np.int32),
     )
+
+
+def _simplified_triangles(z: np.ndarray, z_tol: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """The shell's triangles on its ``n x n`` grid (``n = 2^k + 1``), coarsened within ``z_tol``.
+
+    ``kept`` are the full grid's triangles that are drawn; their cells stay covered (the
+    matte then cuts every surface per pixel). Points of none of them, nor next to one, may
+    move freely.
+    """
+    n = z.shape[0]
+    rows, cols = kept // n, kept % n
+    cells = np.zeros((n - 1, n - 1), bool)
+    cells[rows.min(axis=1), cols.min(axis=1)] = True
+    care = np.zeros((n, n), np.uint8)
+    care[rows.reshape(-1), cols.reshape(-1)] = 1
+    care = cv2.dilate(care, np.ones((3, 3), np.uint8)) > 0
+    return adaptive_grid_triangles(z, np.where(care, z_tol, np.inf), drawn_cells=cells)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline.avatar import FaceObservation
-from pipeline.cameras import rotation_about_axis
+from pipeline.cameras import Camera, rotation_about_axis
 from pipeline.face_model import canonical_face_model
 from pipeline.mesh.backend import DriveConfig, MeshBackend, MeshBackendConfig
 from pipeline.mesh.geometry import (
@@ -17,8 +17,9 @@ from pipeline.mesh.geometry import (
     similarity_fit,
     validate_landmarks,
 )
+from pipeline.mesh.raster import interpolate, rasterize_triangles
 from pipeline.mesh.renderer import RendererConfig
-from pipeline.mesh.shell import ShellConfig
+from pipeline.mesh.shell import HeadShell, ShellConfig
 from pipeline.mesh.state import MeshScene, MeshSource
 from pipeline.mesh.texture import own_texture_weight
 from pipeline.mesh.topology import (
@@ -110,6 +111,17 @@ def test_lifted_face_projects_onto_the_landmarks(astronaut_obs: FaceObservation)
     assert d[1] < d[234] and d[1] < d[454]
 
 
+def shell_depth_image(shell: HeadShell, camera: Camera) -> np.ndarray:
+    """The shell's depth along ``camera``'s axis at each crop pixel (NaN where it has none)."""
+    px = shell.texcoords * np.array([camera.width, camera.height])
+    depth = camera_depth(shell.vertices_world, camera)
+    order = np.argsort(-depth[shell.triangles].mean(axis=1))  # far to near
+    raster = rasterize_triangles(px, shell.triangles, camera.width, camera.height, draw_order=order)
+    out = interpolate(raster, shell.triangles, depth)
+    out[~raster.mask] = np.nan
+    return out
+
+
 def test_source_state(astronaut_obs: FaceObservation) -> None:
     be = MeshBackend()
     src = be.prepare_source(astronaut_obs)
@@ -117,15 +129,17 @@ def test_source_state(astronaut_obs: FaceObservation) -> None:
     # Shell vertices lie on the pixel rays of their texture coordinates.
     sh = src.shell
     np.testing.assert_allclose(cam.project(sh.vertices_world), sh.texcoords * 512.0, atol=0.05)
-    assert len(sh.triangles) > 5000
-    # ... and behind the face: compare with the face depth at the nose and the cheeks.
+    # It covers the person (the matte cuts it per pixel when drawn) ...
+    depth = shell_depth_image(sh, cam)
+    person = astronaut_obs.matte > 0.5
+    assert np.isfinite(depth[person]).mean() > 0.99
+    # ... and lies behind the face: compare with the face depth at the nose and the cheeks.
     face_px = astronaut_obs.landmarks_px[:468, :2]
     shell_px = sh.texcoords * 512.0
-    shell_d = camera_depth(sh.vertices_world, cam)
     face_d = camera_depth(src.face_world, cam)
     for i in (1, 4, 50, 280, 152):
-        j = np.argmin(np.linalg.norm(shell_px - face_px[i], axis=1))
-        assert shell_d[j] > face_d[i], i
+        x, y = np.floor(face_px[i]).astype(int)
+        assert depth[y, x] > face_d[i], i
     # The shell reaches above the face (hair) and below it (neck) inside the matte.
     assert shell_px[:, 1].min() < face_px[:, 1].min() - 30
     assert shell_px[:, 1].max() > face_px[:, 1].max() + 30
@@ -142,16 +156,16 @@ def test_shell_joins_the_face_and_goes_back_like_a_head(who: str, request: pytes
     src = MeshBackend().prepare_source(obs)
     cam = obs.camera
     sh = src.shell
-    shell_px = sh.texcoords * 512.0
-    shell_d = camera_depth(sh.vertices_world, cam)
     face_px = obs.landmarks_px[:468, :2]
     face_d = camera_depth(src.face_world, cam)
     width = float(np.linalg.norm(src.face_world[234] - src.face_world[454]))
 
+    depth = shell_depth_image(sh, cam)
+
     def shell_depth_at(p: np.ndarray) -> float:
-        j = int(np.argmin(np.linalg.norm(shell_px - p, axis=1)))
-        assert np.linalg.norm(shell_px[j] - p) < 3.0
-        return float(shell_d[j])
+        x, y = np.floor(p).astype(int)
+        assert np.isfinite(depth[y, x]), p
+        return float(depth[y, x])
 
     # Just outside the upper face oval (forehead, temples), in the matte: the shell continues
     # the face's depth. (234 / 454 are left out: there the cheek folds over its own outline.)
@@ -168,10 +182,10 @@ def test_shell_joins_the_face_and_goes_back_like_a_head(who: str, request: pytes
     assert steps_a.max() < 0.05 and np.median(steps_a) < 0.02, np.round(steps, 3).tolist()
     # Its silhouette lies far behind the nose tip (the ear plane, 0.7 face widths), ...
     edge = cv2.distanceTransform((obs.matte > 0.5).astype(np.uint8), cv2.DIST_L2, 5)
-    ij = np.clip(shell_px.astype(int), 0, 511)
-    rim = (edge[ij[:, 1], ij[:, 0]] < 6.0) & (shell_px[:, 1] < face_px[152, 1]) & (shell_px[:, 1] > 4.0)
-    assert rim.sum() > 20
-    assert np.median(shell_d[rim] - face_d[1]) / width > 0.65
+    rows = np.arange(512)[:, None]
+    rim = (edge > 0) & (edge < 3.0) & (rows < face_px[152, 1]) & (rows > 4) & np.isfinite(depth)
+    assert rim.sum() > 200
+    assert np.median(depth[rim] - face_d[1]) / width > 0.65
     # ... the hair above the forehead between the forehead and that plane, and the neck
     # below the chin well behind the chin.
     hair = (shell_depth_at(face_px[10] - (0.0, 40.0)) - face_d[1]) / width
