@@ -55,6 +55,10 @@ class RendererConfig:
             darkens it towards the corners and adds upper teeth and a tongue).
         max_framebuffer_px: largest side of the tiled offscreen framebuffer; views that do
             not fit in one are drawn in several passes.
+        face_depth_lift_world: the face wins the depth test against the head shell within this
+            distance (EG3D world units, >= 0; 0.05 is about 2 cm on an adult head): the
+            shell lies just behind the face at rest, and a driven face moves off it (a
+            lowered chin goes down and back).
     """
 
     strategy: Strategy = "one_pass"
@@ -63,6 +67,7 @@ class RendererConfig:
     far_world: float = 20.0
     mouth_interior_rgb01: tuple[float, float, float] = (0.16, 0.05, 0.05)
     max_framebuffer_px: int = 8192
+    face_depth_lift_world: float = 0.05
 
     def __post_init__(self) -> None:
         if self.strategy not in _STRATEGIES:
@@ -75,6 +80,10 @@ class RendererConfig:
             raise ValueError("RendererConfig.mouth_interior_rgb01 must be three values in [0, 1]")
         if self.max_framebuffer_px < 64:
             raise ValueError("RendererConfig.max_framebuffer_px must be >= 64")
+        if not 0.0 <= self.face_depth_lift_world < self.near_world + self.far_world:
+            raise ValueError(
+                f"RendererConfig.face_depth_lift_world must be >= 0, got {self.face_depth_lift_world}"
+            )
 
 
 def _in_context(method: Callable) -> Callable:
@@ -154,6 +163,9 @@ class MeshRenderer:
         self._prog["u_interior_rgb01"].value = tuple(float(c) for c in self.config.mouth_interior_rgb01)
         self._prog["u_atlas"].value = 0
         self._prog["u_crop"].value = 1
+        self._prog["u_face_lift"].value = float(self.config.face_depth_lift_world)
+        near, far = self.config.near_world, self.config.far_world
+        self._prog["u_depth_a"].value = -(far + near) / (far - near)  # as opengl_projection_from_intrinsics
         self._instances = self.ctx.buffer(reserve=64 * _INSTANCE_FLOATS * 4, dynamic=True)
         self._source: _SourceObjects | None = None
         self._quad_vao: moderngl.VertexArray | None = None
