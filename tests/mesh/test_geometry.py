@@ -233,5 +233,41 @@ def test_configs_validate() -> None:
         RendererConfig(msaa_samples=3)
     with pytest.raises(ValueError, match="expression_gain"):
         DriveConfig(expression_gain=-1.0)
+    with pytest.raises(ValueError, match="eyes_closed_at"):
+        DriveConfig(eyes_closed_at=0.9, eyes_open_at=0.8)
+    with pytest.raises(ValueError, match="strategy"):
+        RendererConfig(strategy="layered")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="face_depth_lift_world"):
+        RendererConfig(face_depth_lift_world=-0.1)
+    with pytest.raises(ValueError, match="simplify_px"):
+        ShellConfig(simplify_px=-1.0)
     with pytest.raises(ValueError, match="atlas_size_px"):
         MeshBackendConfig(atlas_size_px=10)
+
+
+def test_eyelids_and_closing_them() -> None:
+    from pipeline.mesh.geometry import close_eyes, eye_openness
+    from pipeline.mesh.topology import EYELIDS
+
+    v = canonical_face_model().vertices_cm
+    mir = mirror_index()
+    for eye in EYELIDS:
+        up, low = list(eye.upper), list(eye.lower)
+        assert len(up) == len(low) == len(eye.skin1) == len(eye.skin2) == 7
+        assert np.all(v[up, 1] > v[low, 1]) and np.all(np.abs(v[up, 0] - v[low, 0]) < 0.35)
+        assert np.all(v[list(eye.skin1), 1] > v[up, 1]) and np.all(
+            v[list(eye.skin2), 1] > v[list(eye.skin1), 1]
+        )
+    np.testing.assert_array_equal(mir[list(EYELIDS[0].upper)], EYELIDS[1].upper)  # the two eyes mirror
+    open_cm = eye_openness(v)
+    assert np.all(open_cm > 0.3) and abs(open_cm[0] - open_cm[1]) < 0.05
+    shut = close_eyes(v, v, 0.0)
+    np.testing.assert_allclose(eye_openness(shut), 0.0, atol=1e-9)
+    half = close_eyes(v, v, 0.5)
+    np.testing.assert_allclose(eye_openness(half), 0.5 * open_cm, rtol=1e-9)
+    # The lid skin follows; nothing else moves; a gap already smaller is kept; 1 changes nothing.
+    moved = np.abs(shut - v).max(axis=1) > 0
+    lids = {i for e in EYELIDS for i in (*e.upper, *e.skin1, *e.skin2)}
+    assert set(np.nonzero(moved)[0].tolist()) == lids
+    np.testing.assert_array_equal(close_eyes(half, v, 0.8), half)
+    np.testing.assert_array_equal(close_eyes(v, v, 1.0), v)
