@@ -12,8 +12,8 @@ vertex carries a *surface* tag that tells the fragment shader where its colour c
 Vertex order: the 468 face vertices, then the inner-lip copies (both rewritten every frame
 from the driven face), then the static shell.
 
-*Tile grid*: the views of one frame share one framebuffer, view ``i`` in tile ``divmod(i,
-cols)`` counted from the top-left. A view's clip-space position is mapped into its tile by
+*Tile grid*: the views of one frame share one framebuffer, stacked in a column (see
+:class:`TileGrid`). A view's clip-space position is mapped into its tile by
 ``x' = x * sx + cx * w`` (likewise y), which is what a viewport would do, so every view can
 be drawn by the same instanced draw call.
 """
@@ -77,13 +77,16 @@ class DrawGeometry:
         return len(self.face_rows)
 
 
-def build_draw_geometry(face_matte_uv: np.ndarray, shell: HeadShell) -> DrawGeometry:
+def build_draw_geometry(
+    face_matte_uv: np.ndarray, shell: HeadShell, shell_triangles: np.ndarray | None = None
+) -> DrawGeometry:
     """The draw geometry of a source whose face vertices lie at ``face_matte_uv`` in its crop.
 
     Args:
         face_matte_uv: ``468 x 2`` positions of the source's face vertices in its crop,
             normalised to [0, 1] (u right, v down).
         shell: the source's head shell.
+        shell_triangles: which of the shell's triangulations to draw (default: its finest).
     """
     uv_m = np.asarray(face_matte_uv, dtype=np.float32)
     if uv_m.shape != (NUM_MESH_VERTICES, 2):
@@ -115,7 +118,8 @@ def build_draw_geometry(face_matte_uv: np.ndarray, shell: HeadShell) -> DrawGeom
     )
     skin_tri = tri[~is_mouth]
     mouth_tri = copy_of[tri[is_mouth]]
-    shell_tri = np.asarray(shell.triangles, dtype=np.int64) + n_face
+    chosen = shell.triangles if shell_triangles is None else shell_triangles
+    shell_tri = np.asarray(chosen, dtype=np.int64).reshape(-1, 3) + n_face
     return DrawGeometry(
         face_rows=face_rows.astype(np.int64),
         shell_positions=np.asarray(shell.vertices_world, dtype=np.float32),
@@ -132,7 +136,14 @@ def build_draw_geometry(face_matte_uv: np.ndarray, shell: HeadShell) -> DrawGeom
 
 @dataclass(frozen=True)
 class TileGrid:
-    """``cols x rows`` tiles of ``tile_w x tile_h`` pixels in one framebuffer."""
+    """``cols x rows`` tiles of ``tile_w x tile_h`` pixels in one framebuffer.
+
+    View ``i`` takes tile ``(col, row) = divmod(i, rows)``: the views fill the first column,
+    then the next. Each view is drawn upside down, row ``row`` of tiles counted from the
+    framebuffer's bottom, so that the framebuffer read back (bottom row first, as GL returns
+    it) holds every view top row first, and a single column is simply the views one after
+    the other.
+    """
 
     cols: int
     rows: int
@@ -150,55 +161,50 @@ class TileGrid:
 
     def viewport(self, i: int) -> tuple[int, int, int, int]:
         """GL viewport ``(x, y, w, h)`` of tile ``i`` (GL window coordinates, y up)."""
-        r, c = divmod(i, self.cols)
-        return c * self.tile_w, (self.rows - 1 - r) * self.tile_h, self.tile_w, self.tile_h
+        c, r = divmod(i, self.rows)
+        return c * self.tile_w, r * self.tile_h, self.tile_w, self.tile_h
 
     def clip_transforms(self, count: int) -> np.ndarray:
-        """``count x 4`` float32 ``(sx, sy, cx, cy)``: NDC scale and centre of tiles 0..count-1."""
-        i = np.arange(count)
-        r, c = np.divmod(i, self.cols)
+        """``count x 4`` float32 ``(sx, sy, cx, cy)``: NDC scale and centre of tiles 0..count-1.
+
+        ``sy`` is negative: each view is drawn upside down (see the class docstring).
+        """
+        c, r = np.divmod(np.arange(count), self.rows)
         out = np.empty((count, 4), np.float32)
         out[:, 0] = 1.0 / self.cols
-        out[:, 1] = 1.0 / self.rows
+        out[:, 1] = -1.0 / self.rows
         out[:, 2] = -1.0 + (2 * c + 1) / self.cols
-        out[:, 3] = -1.0 + (2 * (self.rows - 1 - r) + 1) / self.rows
+        out[:, 3] = -1.0 + (2 * r + 1) / self.rows
         return out
 
-    def split(self, framebuffer_rgba: np.ndarray, count: int) -> np.ndarray:
-        """The first ``count`` tiles of a framebuffer read back bottom-up (H x W x C), top row first."""
-        fb = np.asarray(framebuffer_rgba)
+    def split(self, framebuffer: np.ndarray, count: int) -> np.ndarray:
+        """The first ``count`` views (``count x h x w x C``, top row first) of a framebuffer read
+        back bottom row first (``H x W x C``); a view of it, not a copy, for a single column."""
+        fb = np.asarray(framebuffer)
         h, w = self.tile_h, self.tile_w
-        top_down = fb[::-1]
-        tiles = top_down.reshape(self.rows, h, self.cols, w, -1).swapaxes(1, 2)
-        return tiles.reshape(self.rows * self.cols, h, w, -1)[:count]
+        if self.cols == 1:
+            return fb.reshape(self.rows, h, w, -1)[:count]
+        tiles = fb.reshape(self.rows, h, self.cols, w, -1).transpose(2, 0, 1, 3, 4)
+        return tiles.reshape(self.cols * self.rows, h, w, -1)[:count]
 
 
 def plan_tiles(count: int, tile_w: int, tile_h: int, max_side_px: int) -> list[tuple[int, TileGrid]]:
     """Split ``count`` views into passes ``(first view, grid)`` within ``max_side_px`` a side.
 
-    Each pass's grid is about square (fewest tiles, then squarest framebuffer); a frame
-    takes one pass unless its views do not fit in ``max_side_px`` x ``max_side_px``.
+    A pass stacks its views in one column when they fit, else in as few columns as needed;
+    a frame takes one pass unless its views do not fit in ``max_side_px`` x ``max_side_px``.
     """
     if count < 1:
         raise ValueError("plan_tiles needs at least one view")
     if tile_w > max_side_px or tile_h > max_side_px:
         raise ValueError(f"view size {tile_w}x{tile_h} exceeds max_framebuffer_px={max_side_px}")
-    max_cols, max_rows = max_side_px // tile_w, max_side_px // tile_h
-    per_pass = min(count, max_cols * max_rows)
+    max_rows, max_cols = max_side_px // tile_h, max_side_px // tile_w
     passes = []
     start = 0
     while start < count:
-        n = min(per_pass, count - start)
-        best: tuple[int, int, int, int] | None = None
-        for cols in range(1, min(n, max_cols) + 1):
-            rows = math.ceil(n / cols)
-            if rows > max_rows:
-                continue
-            w, h = cols * tile_w, rows * tile_h
-            key = (cols * rows, abs(w - h), cols, rows)
-            if best is None or key < best:
-                best = key
-        assert best is not None
-        passes.append((start, TileGrid(best[2], best[3], tile_w, tile_h)))
+        n = min(count - start, max_rows * max_cols)
+        cols = math.ceil(n / max_rows)
+        rows = math.ceil(n / cols)
+        passes.append((start, TileGrid(cols, rows, tile_w, tile_h)))
         start += n
     return passes

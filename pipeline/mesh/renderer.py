@@ -17,12 +17,14 @@ Two drawing strategies give the same pixels (``RendererConfig.strategy``):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
 
+import cv2
 import moderngl
 import numpy as np
 
@@ -53,8 +55,11 @@ class RendererConfig:
         near_world / far_world: clipping planes, EG3D world units (0 < near < far).
         mouth_interior_rgb01: colour of the open mouth's cavity, RGB in [0, 1] (the shader
             darkens it towards the corners and adds upper teeth and a tongue).
-        max_framebuffer_px: largest side of the tiled offscreen framebuffer; views that do
-            not fit in one are drawn in several passes.
+        max_framebuffer_px: largest side of the tiled offscreen framebuffer (and no more than
+            the GL allows); views that do not fit in one are drawn in several passes.
+        shell_detail_px: how far, in view pixels, the head shell's simplification may move a
+            point of it in a view turned 30 deg from the source (> 0): views smaller than the
+            source crop draw a coarser triangulation of the shell.
         face_depth_lift_world: the face wins the depth test against the head shell within this
             distance (EG3D world units, >= 0; 0.05 is about 2 cm on an adult head): the
             shell lies just behind the face at rest, and a driven face moves off it (a
@@ -66,7 +71,8 @@ class RendererConfig:
     near_world: float = 0.05
     far_world: float = 20.0
     mouth_interior_rgb01: tuple[float, float, float] = (0.16, 0.05, 0.05)
-    max_framebuffer_px: int = 8192
+    max_framebuffer_px: int = 16384
+    shell_detail_px: float = 1.0
     face_depth_lift_world: float = 0.05
 
     def __post_init__(self) -> None:
@@ -80,6 +86,8 @@ class RendererConfig:
             raise ValueError("RendererConfig.mouth_interior_rgb01 must be three values in [0, 1]")
         if self.max_framebuffer_px < 64:
             raise ValueError("RendererConfig.max_framebuffer_px must be >= 64")
+        if not self.shell_detail_px > 0.0:
+            raise ValueError(f"RendererConfig.shell_detail_px must be > 0, got {self.shell_detail_px}")
         if not 0.0 <= self.face_depth_lift_world < self.near_world + self.far_world:
             raise ValueError(
                 f"RendererConfig.face_depth_lift_world must be >= 0, got {self.face_depth_lift_world}"
@@ -117,19 +125,37 @@ def view_projection(camera: Camera, near_world: float, far_world: float) -> np.n
     return proj @ opencv_cam2world_to_opengl_view(camera.cam2world)
 
 
+def _unpack(rgba: np.ndarray, rgb_out: np.ndarray, alpha_out: np.ndarray) -> None:
+    """Views read back as RGBA (``n x h x w x 4`` uint8) into RGB (uint8) and alpha in [0, 1]."""
+    n, h, w, _ = rgba.shape
+    rows = np.ascontiguousarray(rgba).reshape(n * h, w, 4)
+    target = rgb_out.reshape(n * h, w, 3)  # a view: rgb_out is contiguous
+    done = cv2.cvtColor(rows, cv2.COLOR_RGBA2RGB, dst=target)
+    if done is not target:  # OpenCV allocated instead of writing in place
+        target[...] = done
+    np.multiply(rgba[..., 3], np.float32(1.0 / 255.0), out=alpha_out)
+
+
 @dataclass
 class _SourceObjects:
-    """GL objects of one loaded source."""
+    """GL objects of one loaded source: one vertex array per triangulation of its shell."""
 
-    geometry: DrawGeometry
+    crop_px: int
+    levels: list[tuple[float, DrawGeometry, moderngl.VertexArray]]
     atlas: moderngl.Texture
     crop: moderngl.Texture
     positions: moderngl.Buffer
     buffers: list[moderngl.Buffer]
-    vao: moderngl.VertexArray
+
+    def level(self, view_px: int, detail_px: float) -> tuple[DrawGeometry, moderngl.VertexArray]:
+        """The coarsest triangulation whose tolerance, in views of ``view_px``, is within ``detail_px``."""
+        budget = detail_px * self.crop_px / max(view_px, 1)
+        fits = [lv for lv in self.levels if lv[0] <= budget] or self.levels[:1]
+        return fits[-1][1], fits[-1][2]
 
     def release(self) -> None:
-        self.vao.release()
+        for _, _, vao in self.levels:
+            vao.release()
         for b in self.buffers:
             b.release()
         self.positions.release()
@@ -157,6 +183,13 @@ class MeshRenderer:
 
     @_in_context
     def _create_objects(self) -> None:
+        samples = self.config.msaa_samples
+        if samples > self.ctx.max_samples:
+            raise ValueError(
+                f"RendererConfig.msaa_samples={samples} is more than this OpenGL allows "
+                f"({self.ctx.max_samples}); use {self.ctx.max_samples} or fewer"
+            )
+        self._max_side = min(self.config.max_framebuffer_px, int(self.ctx.info["GL_MAX_RENDERBUFFER_SIZE"]))
         self._prog = self.ctx.program(
             vertex_shader=_shader("mesh.vert.glsl"), fragment_shader=_shader("mesh.frag.glsl")
         )
@@ -172,6 +205,7 @@ class MeshRenderer:
         self._quad_objs: list[moderngl.Buffer] = []
         self._fbos: dict[tuple[int, int, int, int], tuple[moderngl.Framebuffer, moderngl.Framebuffer]] = {}
         self._fbo_objs: list[moderngl.Renderbuffer | moderngl.Framebuffer] = []
+        self._query: moderngl.Query | None = None
         self.source_key: str | None = None
 
     # -- source -------------------------------------------------------------------------
@@ -181,7 +215,9 @@ class MeshRenderer:
         self._release_source()
         cam = source.camera
         seen_at = cam.project(source.face_world) / np.array([cam.width, cam.height])
-        geo = build_draw_geometry(seen_at, source.shell)
+        shell_levels = source.shell.levels()
+        geos = [build_draw_geometry(seen_at, source.shell, tri) for _, tri in shell_levels]
+        geo = geos[0]
         atlas = _texture(self.ctx, source.atlas_rgb_u8)
         # The crop with the matte as alpha: the shell's colour, and every surface's matte.
         crop = _texture(
@@ -192,19 +228,24 @@ class MeshRenderer:
         pos = self.ctx.buffer(positions.tobytes(), dynamic=True)
         attrs = self.ctx.buffer(geo.static_attributes.tobytes())
         surface = self.ctx.buffer(geo.surface.tobytes())
-        ibo = self.ctx.buffer(geo.triangles.tobytes())
-        vao = self.ctx.vertex_array(
-            self._prog,
-            [
-                (pos, "3f", "in_position"),
-                (attrs, "2f 2f 2f", "in_texcoord", "in_matte_uv", "in_mouth"),
-                (surface, "1i", "in_surface"),
-                (self._instances, "16f 4f/i", "in_view_projection", "in_tile"),
-            ],
-            index_buffer=ibo,
-            index_element_size=4,
-        )
-        self._source = _SourceObjects(geo, atlas, crop, pos, [attrs, surface, ibo], vao)
+        buffers = [attrs, surface]
+        levels = []
+        for (tol, _), g in zip(shell_levels, geos, strict=True):
+            ibo = self.ctx.buffer(g.triangles.tobytes())
+            buffers.append(ibo)
+            vao = self.ctx.vertex_array(
+                self._prog,
+                [
+                    (pos, "3f", "in_position"),
+                    (attrs, "2f 2f 2f", "in_texcoord", "in_matte_uv", "in_mouth"),
+                    (surface, "1i", "in_surface"),
+                    (self._instances, "16f 4f/i", "in_view_projection", "in_tile"),
+                ],
+                index_buffer=ibo,
+                index_element_size=4,
+            )
+            levels.append((tol, g, vao))
+        self._source = _SourceObjects(cam.width, levels, atlas, crop, pos, buffers)
         self.source_key = source.key
 
     def _release_source(self) -> None:
@@ -213,10 +254,11 @@ class MeshRenderer:
         self._source = None
         self.source_key = None
 
-    @property
-    def geometry(self) -> DrawGeometry | None:
-        """What one view draws for the loaded source (None before :meth:`load_source`)."""
-        return None if self._source is None else self._source.geometry
+    def geometry(self, view_px: int) -> DrawGeometry:
+        """What one view of ``view_px`` pixels draws for the loaded source."""
+        if self._source is None:
+            raise RuntimeError("MeshRenderer.geometry: no source loaded")
+        return self._source.level(view_px, self.config.shell_detail_px)[0]
 
     # -- framebuffers -------------------------------------------------------------------
     def _framebuffers(self, grid: TileGrid) -> tuple[moderngl.Framebuffer, moderngl.Framebuffer]:
@@ -249,6 +291,22 @@ class MeshRenderer:
         self, scene: MeshScene, cameras: Sequence[Camera], view_ids: Sequence[int] | None = None
     ) -> RenderedViews:
         """Draw ``scene`` through every camera (all of one size); black background."""
+        return self._render(scene, cameras, view_ids)
+
+    @_in_context
+    def count_primitives(self, scene: MeshScene, cameras: Sequence[Camera]) -> int:
+        """Triangles the GL drew (``GL_PRIMITIVES_GENERATED``) for one render of ``cameras``."""
+        query = self.ctx.query(primitives=True)
+        self._query = query
+        try:
+            self._render(scene, cameras, None)
+        finally:
+            self._query = None
+        return int(query.primitives)
+
+    def _render(
+        self, scene: MeshScene, cameras: Sequence[Camera], view_ids: Sequence[int] | None
+    ) -> RenderedViews:
         src = self._source
         if src is None or self.source_key is None:
             raise RuntimeError("MeshRenderer.render: no source loaded (call load_source first)")
@@ -266,24 +324,24 @@ class MeshRenderer:
         ids = list(range(n)) if view_ids is None else [int(i) for i in view_ids]
         if len(ids) != n:
             raise ValueError(f"{len(ids)} view ids for {n} cameras")
-        passes = plan_tiles(n, w, h, self.config.max_framebuffer_px)
+        passes = plan_tiles(n, w, h, self._max_side)
 
         # The driven face, uploaded once for every view.
-        src.positions.write(
-            np.ascontiguousarray(scene.face_world[src.geometry.face_rows], dtype="f4").tobytes()
-        )
+        geo, vao = src.level(w, self.config.shell_detail_px)
+        src.positions.write(np.ascontiguousarray(scene.face_world[geo.face_rows], dtype="f4").tobytes())
         self._prog["u_interior"].value = float(scene.mouth_interior)
         vp = np.stack(
             [view_projection(c, self.config.near_world, self.config.far_world).T.reshape(16) for c in cameras]
         )
-        out = np.empty((n, h, w, 4), dtype=np.uint8)
         src.atlas.use(0)
         src.crop.use(1)
-        for start, grid in passes:
-            count = min(grid.capacity, n - start)
-            out[start : start + count] = self._draw_pass(src.vao, grid, vp[start : start + count])
-        rgb = np.ascontiguousarray(out[..., :3])
-        alpha = out[..., 3].astype(np.float32) / 255.0
+        rgb = np.empty((n, h, w, 3), np.uint8)
+        alpha = np.empty((n, h, w), np.float32)
+        with self._query if self._query is not None else contextlib.nullcontext():
+            for start, grid in passes:
+                count = min(grid.capacity, n - start)
+                rgba = self._draw_pass(vao, grid, vp[start : start + count])
+                _unpack(rgba, rgb[start : start + count], alpha[start : start + count])
         return RenderedViews(rgb_u8=rgb, view_ids=ids, alpha=alpha)
 
     def _draw_pass(self, vao: moderngl.VertexArray, grid: TileGrid, vp: np.ndarray) -> np.ndarray:
@@ -294,7 +352,7 @@ class MeshRenderer:
         draw.viewport = (0, 0, *grid.size)
         self.ctx.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
         self.ctx.enable(moderngl.DEPTH_TEST)
-        self.ctx.disable(moderngl.CULL_FACE)
+        self.ctx.disable(moderngl.CULL_FACE)  # views are drawn mirrored (see TileGrid)
         for k in range(_NUM_CLIP_DISTANCES):
             self.ctx.enable_direct(_GL_CLIP_DISTANCE0 + k)
         try:
@@ -302,7 +360,7 @@ class MeshRenderer:
                 self._write_instances(np.concatenate([vp, grid.clip_transforms(count)], axis=1))
                 vao.render(moderngl.TRIANGLES, instances=count)
             else:
-                whole = np.array([1.0, 1.0, 0.0, 0.0], np.float32)
+                whole = np.array([1.0, -1.0, 0.0, 0.0], np.float32)  # the viewport places it
                 for i in range(count):
                     self._write_instances(np.concatenate([vp[i], whole])[None])
                     draw.viewport = grid.viewport(i)
@@ -317,12 +375,12 @@ class MeshRenderer:
         return grid.split(raw.reshape(grid.size[1], grid.size[0], 4), count)
 
     @_in_context
-    def render_fill_reference(self, count: int, width: int, height: int) -> np.ndarray:
+    def render_fill_reference(self, count: int, width: int, height: int) -> RenderedViews:
         """The fill-only reference: ``count`` tiles each covered by one textured quad, one draw.
 
         The same program, texture lookups, framebuffers and read-back as :meth:`render`, with
         the geometry reduced to two triangles a view (textured with the source crop and cut
-        to its matte): what the rasteriser costs for these pixels. Returns count x h x w x 4.
+        to its matte): what the rasteriser costs for these pixels.
         """
         if self._source is None:
             raise RuntimeError("MeshRenderer.render_fill_reference: no source loaded")
@@ -351,8 +409,9 @@ class MeshRenderer:
         self._source.atlas.use(0)
         self._source.crop.use(1)
         identity = np.tile(np.eye(4, dtype=np.float32).reshape(16), (count, 1))
-        out = np.empty((count, height, width, 4), np.uint8)
-        for start, grid in plan_tiles(count, width, height, self.config.max_framebuffer_px):
+        rgb = np.empty((count, height, width, 3), np.uint8)
+        alpha = np.empty((count, height, width), np.float32)
+        for start, grid in plan_tiles(count, width, height, self._max_side):
             k = min(grid.capacity, count - start)
             self._write_instances(np.concatenate([identity[:k], grid.clip_transforms(k)], axis=1))
             draw, read = self._framebuffers(grid)
@@ -365,8 +424,12 @@ class MeshRenderer:
             if read is not draw:
                 self.ctx.copy_framebuffer(read, draw)
             raw = np.frombuffer(read.read(components=4, alignment=1), dtype=np.uint8)
-            out[start : start + k] = grid.split(raw.reshape(grid.size[1], grid.size[0], 4), k)
-        return out
+            _unpack(
+                grid.split(raw.reshape(grid.size[1], grid.size[0], 4), k),
+                rgb[start : start + k],
+                alpha[start : start + k],
+            )
+        return RenderedViews(rgb_u8=rgb, view_ids=list(range(count)), alpha=alpha)
 
     # -- lifetime -----------------------------------------------------------------------
     def _check_open(self) -> None:

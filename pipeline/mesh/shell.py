@@ -33,7 +33,7 @@ from pipeline.mesh.raster import interpolate, rasterize_triangles
 from pipeline.mesh.simplify import adaptive_grid_triangles, regular_grid_triangles
 from pipeline.mesh.topology import FACE_OVAL_LOOP
 
-__all__ = ["HeadShell", "ShellConfig", "build_head_shell"]
+__all__ = ["HeadShell", "ShellConfig", "ShellLevel", "build_head_shell"]
 
 #: sin(30 deg): a depth error ``dz`` shifts a point by about ``dz * _SIN_TURN`` across a view
 #: turned 30 deg from the source camera (the sweep's 17.5 deg plus a turned head).
@@ -89,6 +89,11 @@ class ShellConfig:
             the shell in a view turned 30 deg from the source camera (0..8; 0 keeps every grid
             triangle). Simplifying needs a square crop; the grid then has 2^k cells a side,
             the power of two nearest to the crop over ``grid_step_px``.
+        coarser_px: the tolerances of coarser triangulations of the same vertices, each
+            larger than ``simplify_px`` and increasing (the renderer draws small views with
+            a coarser one).
+        hidden_inside_px: grid triangles deeper than this inside the face oval (crop pixels)
+            are left out: the face mesh hides them from every view (0 keeps them all).
     """
 
     grid_step_px: int = 4
@@ -100,7 +105,9 @@ class ShellConfig:
     head_radius_over_face_width: float = 0.45
     jaw_blend_px: float = 24.0
     edge_smooth_px: float = 4.0
-    simplify_px: float = 0.25
+    simplify_px: float = 0.5
+    coarser_px: tuple[float, ...] = (1.0, 2.5, 6.0)
+    hidden_inside_px: float = 56.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.grid_step_px <= 64:
@@ -119,8 +126,28 @@ class ShellConfig:
             raise ValueError(f"ShellConfig.edge_smooth_px must be in (0, 64], got {self.edge_smooth_px}")
         if not 0.0 <= self.simplify_px <= 8.0:
             raise ValueError(f"ShellConfig.simplify_px must be in [0, 8], got {self.simplify_px}")
+        levels = (self.simplify_px, *self.coarser_px)
+        if any(b <= a for a, b in zip(levels, levels[1:], strict=False)) or max(levels) > 64.0:
+            raise ValueError(
+                f"ShellConfig.coarser_px must increase from simplify_px up to 64, got {self.coarser_px}"
+            )
+        if self.hidden_inside_px < 0.0:
+            raise ValueError(f"ShellConfig.hidden_inside_px must be >= 0, got {self.hidden_inside_px}")
         if self.jaw_blend_px <= 0.0:
             raise ValueError(f"ShellConfig.jaw_blend_px must be > 0, got {self.jaw_blend_px}")
+
+
+@dataclass(frozen=True)
+class ShellLevel:
+    """A coarser triangulation of the shell's vertices.
+
+    Attributes:
+        simplify_px: its tolerance (see :attr:`ShellConfig.simplify_px`).
+        triangles: ``T x 3`` int32 indices into the shell's vertices.
+    """
+
+    simplify_px: float
+    triangles: np.ndarray
 
 
 @dataclass
@@ -131,12 +158,20 @@ class HeadShell:
         vertices_world: ``V x 3`` float32.
         texcoords: ``V x 2`` float32 texture coordinates into the source crop (u right, v down,
             in [0, 1]).
-        triangles: ``T x 3`` int32.
+        triangles: ``T x 3`` int32, the finest triangulation.
+        simplify_px: the tolerance ``triangles`` were simplified within (0: the full grid).
+        coarser: coarser triangulations of the same vertices, by increasing tolerance.
     """
 
     vertices_world: np.ndarray
     texcoords: np.ndarray
     triangles: np.ndarray
+    simplify_px: float = 0.0
+    coarser: tuple[ShellLevel, ...] = ()
+
+    def levels(self) -> list[tuple[float, np.ndarray]]:
+        """``(tolerance, triangles)`` of every triangulation, finest first."""
+        return [(self.simplify_px, self.triangles), *((c.simplify_px, c.triangles) for c in self.coarser)]
 
 
 def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
@@ -243,20 +278,28 @@ def build_head_shell(
     m = matte_f[iy, ix]
     is_in = inside[iy, ix]
     tris = tris[(m[tris].mean(axis=1) > config.matte_threshold) | is_in[tris].all(axis=1)]
+    if config.hidden_inside_px > 0:
+        deep = dist_in[iy, ix] > config.hidden_inside_px
+        tris = tris[~deep[tris].all(axis=1)]
+    levels = [(0.0, tris)]
     if simplify:
         # How far each point may move: the tolerance as a depth error, looser deep inside the
         # face (hidden behind the face mesh: it only has to stay behind it).
-        z_tol = config.simplify_px * z / (camera.K_px[0, 0] * _SIN_TURN)
-        z_tol = np.where(inside[iy, ix], np.maximum(z_tol, 0.5 * gap), z_tol)
         n = len(gx)
-        tris = _simplified_triangles(z.reshape(n, n), z_tol.reshape(n, n), tris)
-    used = np.unique(tris)
+        levels = []
+        for tol_px in (config.simplify_px, *config.coarser_px):
+            z_tol = tol_px * z / (camera.K_px[0, 0] * _SIN_TURN)
+            z_tol = np.where(inside[iy, ix], np.maximum(z_tol, 0.5 * gap), z_tol)
+            levels.append((tol_px, _simplified_triangles(z.reshape(n, n), z_tol.reshape(n, n), tris)))
+    used = np.unique(np.concatenate([t.reshape(-1) for _, t in levels]))
     remap = np.full(len(px), -1, np.int64)
     remap[used] = np.arange(len(used))
     return HeadShell(
         vertices_world=verts[used].astype(np.float32),
         texcoords=(px[used] / np.array([w, h])).astype(np.float32),
-        triangles=remap[tris].astype(np.int32),
+        triangles=remap[levels[0][1]].astype(np.int32),
+        simplify_px=float(levels[0][0]),
+        coarser=tuple(ShellLevel(float(p), remap[t].astype(np.int32)) for p, t in levels[1:]),
     )
 
 

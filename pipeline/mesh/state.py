@@ -15,7 +15,7 @@ import numpy as np
 from pipeline.cameras import Camera
 from pipeline.face_model import NUM_MESH_VERTICES
 from pipeline.mesh.geometry import Similarity
-from pipeline.mesh.shell import HeadShell
+from pipeline.mesh.shell import HeadShell, ShellLevel
 from pipeline.messages import camera_from_arrays, camera_to_arrays
 
 __all__ = ["MeshScene", "MeshSource"]
@@ -91,8 +91,11 @@ class MeshSource:
             raise ValueError("shell texcoords must be V x 2, one per vertex")
         if sh.triangles.ndim != 2 or sh.triangles.shape[1] != 3:
             raise ValueError(f"shell triangles must be T x 3, got {sh.triangles.shape}")
-        if len(sh.triangles) and (sh.triangles.min() < 0 or sh.triangles.max() >= len(sh.vertices_world)):
-            raise ValueError("shell triangles index outside the shell's vertices")
+        for _, tri in sh.levels():
+            if tri.ndim != 2 or tri.shape[1] != 3:
+                raise ValueError(f"shell triangles must be T x 3, got {tri.shape}")
+            if len(tri) and (tri.min() < 0 or tri.max() >= len(sh.vertices_world)):
+                raise ValueError("shell triangles index outside the shell's vertices")
         h = hashlib.sha1()
         for a in (
             self.atlas_rgb_u8,
@@ -116,15 +119,26 @@ class MeshSource:
             "shell_vertices_world": self.shell.vertices_world.astype(np.float32),
             "shell_texcoords": self.shell.texcoords.astype(np.float32),
             "shell_triangles": self.shell.triangles.astype(np.int32),
+            "shell_simplify_px": np.array([p for p, _ in self.shell.levels()], dtype=np.float32),
+            **{
+                f"shell_triangles_{i}": c.triangles.astype(np.int32)
+                for i, c in enumerate(self.shell.coarser, 1)
+            },
             "mouth_open_ratio": np.array([self.mouth_open_ratio], dtype=np.float64),
         }
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> MeshSource:
+        tolerances = [float(p) for p in np.asarray(arrays.get("shell_simplify_px", [0.0])).reshape(-1)]
         shell = HeadShell(
             vertices_world=_need(arrays, "shell_vertices_world").astype(np.float32),
             texcoords=_need(arrays, "shell_texcoords").astype(np.float32),
             triangles=_need(arrays, "shell_triangles").astype(np.int32),
+            simplify_px=tolerances[0],
+            coarser=tuple(
+                ShellLevel(p, _need(arrays, f"shell_triangles_{i}").astype(np.int32))
+                for i, p in enumerate(tolerances[1:], 1)
+            ),
         )
         return cls(
             camera=camera_from_arrays(arrays),

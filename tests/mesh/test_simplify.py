@@ -149,6 +149,6 @@ def test_simplified_shell_keeps_its_shape(astronaut_obs: FaceObservation) -> Non
 
     d_simple = shell_depth_image(simple.shell, cam)
     face_d = camera_depth(simple.face_world, cam)
-    for i in (1, 4, 50, 280):
+    for i in (10, 50, 280, 152):
         x, y = np.floor(astronaut_obs.landmarks_px[i, :2]).astype(int)
         assert d_simple[y, x] > face_d[i], i
