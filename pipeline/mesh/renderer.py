@@ -51,7 +51,11 @@ class RendererConfig:
     Attributes:
         strategy: ``"one_pass"`` (one instanced draw for all views) or ``"per_view"`` (one
             draw per view: the reference implementation).
-        msaa_samples: multisample anti-aliasing samples per pixel (0 = off, or 2, 4, 8).
+        msaa_samples: multisample anti-aliasing samples per pixel (0 = off, or 2, 4, 8; at
+            most what the GL allows). Off by default: the avatar's outline is cut per pixel by
+            the source matte, which multisampling does not smooth, so on a software
+            rasteriser it costs far more than it buys (``voodoo-holo bench render`` times the
+            options side by side with their PSNR against a 16-samples-a-pixel render).
         near_world / far_world: clipping planes, EG3D world units (0 < near < far).
         mouth_interior_rgb01: colour of the open mouth's cavity, RGB in [0, 1] (the shader
             darkens it towards the corners and adds upper teeth and a tongue).
@@ -67,7 +71,7 @@ class RendererConfig:
     """
 
     strategy: Strategy = "one_pass"
-    msaa_samples: int = 4
+    msaa_samples: int = 0
     near_world: float = 0.05
     far_world: float = 20.0
     mouth_interior_rgb01: tuple[float, float, float] = (0.16, 0.05, 0.05)
