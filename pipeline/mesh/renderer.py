@@ -76,7 +76,7 @@ class RendererConfig:
     far_world: float = 20.0
     mouth_interior_rgb01: tuple[float, float, float] = (0.16, 0.05, 0.05)
     max_framebuffer_px: int = 16384
-    shell_detail_px: float = 1.0
+    shell_detail_px: float = 2.5
     face_depth_lift_world: float = 0.05
 
     def __post_init__(self) -> None:

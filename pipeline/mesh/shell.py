@@ -106,7 +106,7 @@ class ShellConfig:
     jaw_blend_px: float = 24.0
     edge_smooth_px: float = 4.0
     simplify_px: float = 0.5
-    coarser_px: tuple[float, ...] = (1.0, 2.5, 6.0)
+    coarser_px: tuple[float, ...] = (1.0, 2.5, 6.0, 12.0)
     hidden_inside_px: float = 56.0
 
     def __post_init__(self) -> None:

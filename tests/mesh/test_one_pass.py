@@ -153,6 +153,6 @@ def test_smaller_views_draw_a_coarser_shell(astronaut_obs: FaceObservation) -> N
     src = MeshBackend().prepare_source(astronaut_obs)
     with MeshRenderer() as r:
         r.load_source(src)
-        tris = {px: len(r.geometry(px).triangles) for px in (64, 192, 512, 1024)}
-    assert tris[1024] >= tris[512] > tris[192] >= tris[64], tris
-    assert tris[1024] == len(src.shell.triangles) + len(canonical_face_model().triangles)
+        tris = {px: len(r.geometry(px).triangles) for px in (64, 192, 512, 1024, 4096)}
+    assert tris[4096] >= tris[1024] >= tris[512] > tris[192] >= tris[64], tris
+    assert tris[4096] == len(src.shell.triangles) + len(canonical_face_model().triangles)
