@@ -9,11 +9,13 @@ are timed, and for each view size (192 px, the CPU live layout's, and 512 px; ``
   same program, framebuffers and read-back (:meth:`MeshRenderer.render_fill_reference`):
   what the rasteriser costs for these pixels. ``x fill`` is the ratio of the two.
 
-``tris/view`` is what the GL drew per view (a primitives query). From the view counts,
-``t(N) = fixed + N * per view`` is fitted by least squares, and ``x 1 view`` compares the
-largest count with one view. For the largest count, the anti-aliasing options (MSAA 0, 2,
-4, 8 where the GL allows) are timed side by side, with their PSNR against a 16-samples-a-pixel
-render, and so is the per-view reference renderer (one draw per view).
+``tris/view`` is what the GL drew per view (a primitives query) and ``verts/view`` the
+vertices those triangles use. ``t(N) = fixed + N * per view`` is fitted to the view counts
+by least squares (a fixed cost within the timing noise can come out slightly negative), and
+``x 1 view`` compares the largest count with one view. For the largest count, the
+anti-aliasing options (MSAA 0, 2, 4, 8 where the GL allows) are timed side by side with
+their PSNR against a 16-samples-a-pixel render, and so is the per-view reference renderer
+(one draw call per view).
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ import numpy as np
 
 from pipeline.benchutil import BenchRow, time_call, time_interleaved
 from pipeline.cameras import view_sweep
+from pipeline.mesh.backend import MeshBackend
+from pipeline.mesh.renderer import MeshRenderer, RendererConfig
+from pipeline.mesh.state import MeshScene, MeshSource
+from pipeline.tracking import prepare_photo
 
 SIZES = (192, 512)
 QUICK_SIZES = (192,)
@@ -38,10 +44,6 @@ def _psnr_db(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def bench(args: argparse.Namespace) -> list[BenchRow]:
-    from pipeline.mesh.backend import MeshBackend
-    from pipeline.mesh.renderer import MeshRenderer
-    from pipeline.tracking import prepare_photo
-
     repeats = args.repeats or (5 if args.quick else 15)
     counts = sorted({int(n) for n in args.view_counts if int(n) >= 1}) or [1, 6, 24]
     photo = resources.files("assets.samples").joinpath("astronaut.jpg")
@@ -65,6 +67,7 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
             for n in counts:
                 cams = [c.with_size(size) for c in view_sweep(scene.camera, n)]
                 tris = renderer.count_primitives(scene, cams) / n
+                verts = len(np.unique(renderer.geometry(size).triangles))
                 name, fill = f"render {n} x {size}px", f"fill-only {n} x {size}px"
                 r, f = time_interleaved(
                     {
@@ -79,9 +82,10 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
                     "px": size,
                     "msaa": msaa,
                     "tris/view": round(tris),
+                    "verts/view": verts,
                     "x fill": r.median_ms / f.median_ms,
                 }
-                f.extra = {"views": n, "px": size, "msaa": msaa, "tris/view": 2}
+                f.extra = {"views": n, "px": size, "msaa": msaa, "tris/view": 2, "verts/view": 4}
                 for row in (r, f):
                     row.extra["views/s"] = n / (row.median_ms / 1e3)
                 rows += [r, f]
@@ -106,14 +110,20 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
     return rows
 
 
-def _options(scene, src, size, n, repeats, config, renderers) -> list[BenchRow]:
+def _options(
+    scene: MeshScene,
+    src: MeshSource,
+    size: int,
+    n: int,
+    repeats: int,
+    config: RendererConfig,
+    renderers: list[MeshRenderer],
+) -> list[BenchRow]:
     """Anti-aliasing options and the per-view reference, side by side, for ``n`` views.
 
     Quality is the PSNR against a reference drawn at twice the size with 4x MSAA and
     averaged down (16 samples a pixel).
     """
-    from pipeline.mesh.renderer import MeshRenderer
-
     ctx = renderers[0].ctx
     cams = [c.with_size(size) for c in view_sweep(scene.camera, n)]
     fine = MeshRenderer(dataclasses.replace(config, msaa_samples=min(4, ctx.max_samples)), ctx=ctx)
