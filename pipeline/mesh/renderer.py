@@ -11,8 +11,12 @@ Two drawing strategies give the same pixels (``RendererConfig.strategy``):
 - ``"one_pass"`` (default): one instanced draw call for all the views of a frame; each
   instance is a view, routed to its tile of the framebuffer in clip space (see
   :mod:`pipeline.mesh.drawlist`). Works on OpenGL 3.3+ and on Mesa's llvmpipe.
-- ``"per_view"``: the reference, one draw call per view with a viewport per tile. Its cost
-  grows with the number of draw calls, which on a software rasteriser is most of it.
+- ``"per_view"``: the reference, one draw call per view with a viewport per tile.
+
+On Mesa's llvmpipe both cost about the same (``voodoo-holo bench render`` times them side by
+side): what a software rasteriser spends is per triangle and per pixel, not per draw call,
+which is why the head shell is drawn with as few triangles as the view size needs
+(:attr:`RendererConfig.shell_detail_px`).
 """
 
 from __future__ import annotations
@@ -92,9 +96,9 @@ class RendererConfig:
             raise ValueError("RendererConfig.max_framebuffer_px must be >= 64")
         if not self.shell_detail_px > 0.0:
             raise ValueError(f"RendererConfig.shell_detail_px must be > 0, got {self.shell_detail_px}")
-        if not 0.0 <= self.face_depth_lift_world < self.near_world + self.far_world:
+        if not 0.0 <= self.face_depth_lift_world < self.far_world:
             raise ValueError(
-                f"RendererConfig.face_depth_lift_world must be >= 0, got {self.face_depth_lift_world}"
+                f"RendererConfig.face_depth_lift_world must be in [0, far_world), got {self.face_depth_lift_world}"
             )
 
 
@@ -183,7 +187,12 @@ class MeshRenderer:
         self._owns_ctx = ctx is None
         self.ctx = moderngl.create_standalone_context(backend="egl") if ctx is None else ctx
         self._closed = False
-        self._create_objects()
+        try:
+            self._create_objects()
+        except Exception:
+            if self._owns_ctx:
+                self.ctx.release()
+            raise
 
     @_in_context
     def _create_objects(self) -> None:
