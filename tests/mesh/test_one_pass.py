@@ -156,3 +156,13 @@ def test_smaller_views_draw_a_coarser_shell(astronaut_obs: FaceObservation) -> N
         tris = {px: len(r.geometry(px).triangles) for px in (64, 192, 512, 1024, 4096)}
     assert tris[4096] >= tris[1024] >= tris[512] > tris[192] >= tris[64], tris
     assert tris[4096] == len(src.shell.triangles) + len(canonical_face_model().triangles)
+
+
+@pytest.mark.gl
+def test_more_samples_than_the_gl_allows_is_a_clear_error() -> None:
+    with MeshRenderer() as r:
+        most = r.ctx.max_samples
+    if most >= 8:
+        pytest.skip(f"this OpenGL allows {most} samples")
+    with pytest.raises(ValueError, match="more than this OpenGL allows"):
+        MeshRenderer(RendererConfig(msaa_samples=8))
