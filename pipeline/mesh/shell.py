@@ -30,7 +30,7 @@ from pipeline.cameras import Camera
 from pipeline.face_model import canonical_face_model
 from pipeline.mesh.geometry import camera_depth, unproject
 from pipeline.mesh.raster import interpolate, rasterize_triangles
-from pipeline.mesh.simplify import adaptive_grid_triangles, regular_grid_triangles
+from pipeline.mesh.simplify import adaptive_grid_triangles, locality_order, regular_grid_triangles
 from pipeline.mesh.topology import FACE_OVAL_LOOP
 
 __all__ = ["HeadShell", "ShellConfig", "ShellLevel", "build_head_shell"]
@@ -291,6 +291,7 @@ def build_head_shell(
             z_tol = tol_px * z / (camera.K_px[0, 0] * _SIN_TURN)
             z_tol = np.where(inside[iy, ix], np.maximum(z_tol, 0.5 * gap), z_tol)
             levels.append((tol_px, _simplified_triangles(z.reshape(n, n), z_tol.reshape(n, n), tris)))
+    levels = [(tol, locality_order(t, px)) for tol, t in levels]
     used = np.unique(np.concatenate([t.reshape(-1) for _, t in levels]))
     remap = np.full(len(px), -1, np.int64)
     remap[used] = np.arange(len(used))

@@ -10,7 +10,7 @@ from pipeline.avatar import FaceObservation
 from pipeline.mesh.backend import MeshBackend, MeshBackendConfig
 from pipeline.mesh.geometry import camera_depth
 from pipeline.mesh.shell import ShellConfig
-from pipeline.mesh.simplify import adaptive_grid_triangles, regular_grid_triangles
+from pipeline.mesh.simplify import adaptive_grid_triangles, locality_order, regular_grid_triangles
 from pipeline.mesh.topology import FACE_OVAL_LOOP
 
 
@@ -152,3 +152,19 @@ def test_simplified_shell_keeps_its_shape(astronaut_obs: FaceObservation) -> Non
     for i in (10, 50, 280, 152):
         x, y = np.floor(astronaut_obs.landmarks_px[i, :2]).astype(int)
         assert d_simple[y, x] > face_d[i], i
+
+
+def test_locality_order_keeps_the_triangles_and_groups_neighbours() -> None:
+    n = 33
+    tri = regular_grid_triangles(n, n)
+    y, x = np.divmod(np.arange(n * n), n)
+    pts = np.stack([x, y], axis=1)
+    shuffled = tri[np.random.default_rng(0).permutation(len(tri))]
+    ordered = locality_order(shuffled, pts)
+    assert sorted(map(tuple, ordered.tolist())) == sorted(map(tuple, tri.tolist()))
+
+    def step(t: np.ndarray) -> float:  # mean distance from one triangle to the next
+        return float(np.linalg.norm(np.diff(pts[t].mean(axis=1), axis=0), axis=1).mean())
+
+    assert step(ordered) < 0.1 * step(shuffled)
+    assert locality_order(np.zeros((0, 3), np.int64), pts).shape == (0, 3)
