@@ -21,10 +21,13 @@ import numpy as np
 
 from pipeline.cameras import FACE_EYES_POINT, Camera
 from pipeline.face_model import NUM_MESH_VERTICES, canonical_face_model
+from pipeline.mesh.topology import EYELIDS
 
 __all__ = [
     "CANONICAL_TO_PIXEL_AXES",
     "camera_depth",
+    "close_eyes",
+    "eye_openness",
     "Similarity",
     "frontalize",
     "lift_landmarks_to_world",
@@ -184,3 +187,38 @@ def mouth_opening_ratio(frontal_cm: np.ndarray) -> float:
     gap = float(np.linalg.norm(f[13] - f[14]))
     width = float(np.linalg.norm(f[61] - f[291]))
     return gap / max(width, 1e-9)
+
+
+def eye_openness(frontal_cm: np.ndarray) -> np.ndarray:
+    """Mean height (cm) of each eye's opening in a frontalised face: [right eye, left eye].
+
+    The height is taken between each upper-lid vertex and the lower-lid vertex below it,
+    along the frontal frame's y axis (up).
+    """
+    f = np.asarray(frontal_cm)
+    return np.array([float(np.mean(f[list(e.upper), 1] - f[list(e.lower), 1])) for e in EYELIDS])
+
+
+#: Share of an upper lid's travel taken by the two rings of lid skin above it.
+_LID_SKIN_SHARES = (0.55, 0.2)
+
+
+def close_eyes(frontal_cm: np.ndarray, reference_cm: np.ndarray, openness: float) -> np.ndarray:
+    """Lower the upper lids of ``frontal_cm`` until each lid gap is at most ``openness`` of its
+    gap in ``reference_cm`` (0 = closed); gaps already smaller are left as they are.
+
+    The lid skin above follows part of the way (0.55, then 0.2 of the lid's travel), so the
+    skin stretches over the eye instead of folding. Returns a new 468 x 3 array.
+    """
+    out = np.array(frontal_cm, dtype=np.float64, copy=True)
+    ref = np.asarray(reference_cm, dtype=np.float64)
+    k = min(max(float(openness), 0.0), 1.0)
+    for eye in EYELIDS:
+        up, low = list(eye.upper), list(eye.lower)
+        gap = out[up, 1] - out[low, 1]
+        target = np.minimum(gap, k * np.maximum(ref[up, 1] - ref[low, 1], 0.0))
+        shift = target - gap  # <= 0: downwards
+        out[up, 1] += shift
+        for ring, share in zip((eye.skin1, eye.skin2), _LID_SKIN_SHARES, strict=True):
+            out[list(ring), 1] += share * shift
+    return out

@@ -1,30 +1,51 @@
 """Rasterise the mesh avatar for N cameras with moderngl (EGL headless by default).
 
 A :class:`MeshRenderer` owns (or borrows) one GL context and keeps its GL objects across
-frames: the source's textures and static buffers are uploaded once by :meth:`load_source`;
-each :meth:`render` only rewrites the 468 driven face vertices and draws every camera into a
-tile of one offscreen framebuffer, then reads it back once.
+frames: :meth:`MeshRenderer.load_source` uploads the source's textures and its static
+geometry once; each :meth:`MeshRenderer.render` rewrites only the driven face vertices (once
+per frame, whatever the number of views) and the per-view cameras, draws, and reads the
+framebuffer back once.
+
+Two drawing strategies give the same pixels (``RendererConfig.strategy``):
+
+- ``"one_pass"`` (default): one instanced draw call for all the views of a frame; each
+  instance is a view, routed to its tile of the framebuffer in clip space (see
+  :mod:`pipeline.mesh.drawlist`). Works on OpenGL 3.3+ and on Mesa's llvmpipe.
+- ``"per_view"``: the reference, one draw call per view with a viewport per tile.
+
+On Mesa's llvmpipe both cost about the same (``voodoo-holo bench render`` times them side by
+side): what a software rasteriser spends is per triangle and per pixel, not per draw call,
+which is why the head shell is drawn with as few triangles as the view size needs
+(:attr:`RendererConfig.shell_detail_px`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Literal
 
+import cv2
 import moderngl
 import numpy as np
 
 from pipeline.avatar import RenderedViews
 from pipeline.cameras import Camera, opencv_cam2world_to_opengl_view, opengl_projection_from_intrinsics
-from pipeline.face_model import canonical_face_model
+from pipeline.mesh.drawlist import SURFACE_SHELL, DrawGeometry, TileGrid, build_draw_geometry, plan_tiles
 from pipeline.mesh.state import MeshScene, MeshSource
-from pipeline.mesh.texture import atlas_texcoords
-from pipeline.mesh.topology import mouth_coordinates, mouth_triangle_mask
 
-__all__ = ["MeshRenderer", "RendererConfig"]
+__all__ = ["MeshRenderer", "RendererConfig", "Strategy"]
+
+Strategy = Literal["one_pass", "per_view"]
+_STRATEGIES: tuple[str, ...] = ("one_pass", "per_view")
+#: GL_CLIP_DISTANCE0 (moderngl has no flag for it); the vertex shader writes four.
+_GL_CLIP_DISTANCE0 = 0x3000
+_NUM_CLIP_DISTANCES = 4
+#: Floats per instance: the view-projection matrix (column-major) and the tile transform.
+_INSTANCE_FLOATS = 16 + 4
 
 
 @dataclass(frozen=True)
@@ -32,20 +53,39 @@ class RendererConfig:
     """Settings of :class:`MeshRenderer`.
 
     Attributes:
-        msaa_samples: multisample anti-aliasing samples per pixel (0 = off, or 2, 4, 8).
+        strategy: ``"one_pass"`` (one instanced draw for all views) or ``"per_view"`` (one
+            draw per view: the reference implementation).
+        msaa_samples: multisample anti-aliasing samples per pixel (0 = off, or 2, 4, 8; at
+            most what the GL allows). Off by default: the avatar's outline is cut per pixel by
+            the source matte, which multisampling does not smooth, so on a software
+            rasteriser it costs far more than it buys (``voodoo-holo bench render`` times the
+            options side by side with their PSNR against a 16-samples-a-pixel render).
         near_world / far_world: clipping planes, EG3D world units (0 < near < far).
         mouth_interior_rgb01: colour of the open mouth's cavity, RGB in [0, 1] (the shader
             darkens it towards the corners and adds upper teeth and a tongue).
-        max_framebuffer_px: largest side of the tiled offscreen framebuffer.
+        max_framebuffer_px: largest side of the tiled offscreen framebuffer (and no more than
+            the GL allows); views that do not fit in one are drawn in several passes.
+        shell_detail_px: how far, in view pixels, the head shell's simplification may move a
+            point of it in a view turned 30 deg from the source (> 0): views smaller than the
+            source crop draw a coarser triangulation of the shell.
+        face_depth_lift_world: the face wins the depth test against the head shell within this
+            distance (EG3D world units, >= 0; 0.05 is about 2 cm on an adult head): the
+            shell lies just behind the face at rest, and a driven face moves off it (a
+            lowered chin goes down and back).
     """
 
-    msaa_samples: int = 4
+    strategy: Strategy = "one_pass"
+    msaa_samples: int = 0
     near_world: float = 0.05
     far_world: float = 20.0
     mouth_interior_rgb01: tuple[float, float, float] = (0.16, 0.05, 0.05)
-    max_framebuffer_px: int = 8192
+    max_framebuffer_px: int = 16384
+    shell_detail_px: float = 2.5
+    face_depth_lift_world: float = 0.05
 
     def __post_init__(self) -> None:
+        if self.strategy not in _STRATEGIES:
+            raise ValueError(f"RendererConfig.strategy must be one of {_STRATEGIES}, got {self.strategy!r}")
         if self.msaa_samples not in (0, 2, 4, 8):
             raise ValueError(f"RendererConfig.msaa_samples must be 0, 2, 4 or 8, got {self.msaa_samples}")
         if not 0.0 < self.near_world < self.far_world:
@@ -54,6 +94,12 @@ class RendererConfig:
             raise ValueError("RendererConfig.mouth_interior_rgb01 must be three values in [0, 1]")
         if self.max_framebuffer_px < 64:
             raise ValueError("RendererConfig.max_framebuffer_px must be >= 64")
+        if not self.shell_detail_px > 0.0:
+            raise ValueError(f"RendererConfig.shell_detail_px must be > 0, got {self.shell_detail_px}")
+        if not 0.0 <= self.face_depth_lift_world < self.far_world:
+            raise ValueError(
+                f"RendererConfig.face_depth_lift_world must be in [0, far_world), got {self.face_depth_lift_world}"
+            )
 
 
 def _in_context(method: Callable) -> Callable:
@@ -81,6 +127,50 @@ def _texture(ctx: moderngl.Context, pixels_u8: np.ndarray) -> moderngl.Texture:
     return tex
 
 
+def view_projection(camera: Camera, near_world: float, far_world: float) -> np.ndarray:
+    """4 x 4 OpenGL clip-from-world matrix of an OpenCV ``camera`` (column vectors)."""
+    proj = opengl_projection_from_intrinsics(camera.intrinsics, near_world, far_world)
+    return proj @ opencv_cam2world_to_opengl_view(camera.cam2world)
+
+
+def _unpack(rgba: np.ndarray, rgb_out: np.ndarray, alpha_out: np.ndarray) -> None:
+    """Views read back as RGBA (``n x h x w x 4`` uint8) into RGB (uint8) and alpha in [0, 1]."""
+    n, h, w, _ = rgba.shape
+    rows = np.ascontiguousarray(rgba).reshape(n * h, w, 4)
+    target = rgb_out.reshape(n * h, w, 3)  # a view: rgb_out is contiguous
+    done = cv2.cvtColor(rows, cv2.COLOR_RGBA2RGB, dst=target)
+    if done is not target:  # OpenCV allocated instead of writing in place
+        target[...] = done
+    np.multiply(rgba[..., 3], np.float32(1.0 / 255.0), out=alpha_out)
+
+
+@dataclass
+class _SourceObjects:
+    """GL objects of one loaded source: one vertex array per triangulation of its shell."""
+
+    crop_px: int
+    levels: list[tuple[float, DrawGeometry, moderngl.VertexArray]]
+    atlas: moderngl.Texture
+    crop: moderngl.Texture
+    positions: moderngl.Buffer
+    buffers: list[moderngl.Buffer]
+
+    def level(self, view_px: int, detail_px: float) -> tuple[DrawGeometry, moderngl.VertexArray]:
+        """The coarsest triangulation whose tolerance, in views of ``view_px``, is within ``detail_px``."""
+        budget = detail_px * self.crop_px / max(view_px, 1)
+        fits = [lv for lv in self.levels if lv[0] <= budget] or self.levels[:1]
+        return fits[-1][1], fits[-1][2]
+
+    def release(self) -> None:
+        for _, _, vao in self.levels:
+            vao.release()
+        for b in self.buffers:
+            b.release()
+        self.positions.release()
+        self.crop.release()
+        self.atlas.release()
+
+
 class MeshRenderer:
     """Draws :class:`MeshScene` frames of one loaded :class:`MeshSource`.
 
@@ -101,102 +191,116 @@ class MeshRenderer:
         self._owns_ctx = ctx is None or owns_ctx
         self.ctx = moderngl.create_standalone_context(backend="egl") if ctx is None else ctx
         self._closed = False
-        self._create_objects()
+        try:
+            self._create_objects()
+        except Exception:
+            if self._owns_ctx:
+                self.ctx.release()
+            raise
 
     @_in_context
     def _create_objects(self) -> None:
-        config = self.config
+        samples = self.config.msaa_samples
+        if samples > self.ctx.max_samples:
+            raise ValueError(
+                f"RendererConfig.msaa_samples={samples} is more than this OpenGL allows "
+                f"({self.ctx.max_samples}); use {self.ctx.max_samples} or fewer"
+            )
+        self._max_side = min(self.config.max_framebuffer_px, int(self.ctx.info["GL_MAX_RENDERBUFFER_SIZE"]))
         self._prog = self.ctx.program(
             vertex_shader=_shader("mesh.vert.glsl"), fragment_shader=_shader("mesh.frag.glsl")
         )
-        self._prog["u_interior_rgb01"].value = tuple(float(c) for c in config.mouth_interior_rgb01)
-        self._prog["u_texture"].value = 0
-        self._prog["u_matte"].value = 1
-        model = canonical_face_model()
-        mouth = mouth_triangle_mask()
-        self._face_pos = self.ctx.buffer(reserve=len(model.vertices_cm) * 12, dynamic=True)
-        self._face_uv = self.ctx.buffer(atlas_texcoords().astype("f4").tobytes())
-        self._face_mouth = self.ctx.buffer(mouth_coordinates().astype("f4").tobytes())
-        # Where each face vertex lies in the source crop (set per source): its matte lookup.
-        self._face_matte_uv = self.ctx.buffer(reserve=len(model.vertices_cm) * 8)
-        self._skin_ibo = self.ctx.buffer(model.triangles[~mouth].astype("i4").tobytes())
-        self._mouth_ibo = self.ctx.buffer(model.triangles[mouth].astype("i4").tobytes())
-        fmt = [
-            (self._face_pos, "3f", "in_position"),
-            (self._face_uv, "2f", "in_texcoord"),
-            (self._face_matte_uv, "2f", "in_matte_uv"),
-            (self._face_mouth, "2f", "in_mouth"),
-        ]
-        self._skin_vao = self.ctx.vertex_array(
-            self._prog, fmt, index_buffer=self._skin_ibo, index_element_size=4
-        )
-        self._mouth_vao = self.ctx.vertex_array(
-            self._prog, fmt, index_buffer=self._mouth_ibo, index_element_size=4
-        )
-        self._source_objs: list[moderngl.Buffer | moderngl.Texture | moderngl.VertexArray] = []
-        self._shell_vao: moderngl.VertexArray | None = None
-        self._atlas: moderngl.Texture | None = None
-        self._crop: moderngl.Texture | None = None
-        self._fbos: dict[tuple[int, int, int, int], list[moderngl.Framebuffer]] = {}
+        self._prog["u_interior_rgb01"].value = tuple(float(c) for c in self.config.mouth_interior_rgb01)
+        self._prog["u_atlas"].value = 0
+        self._prog["u_crop"].value = 1
+        self._prog["u_face_lift"].value = float(self.config.face_depth_lift_world)
+        near, far = self.config.near_world, self.config.far_world
+        self._prog["u_depth_a"].value = -(far + near) / (far - near)  # as opengl_projection_from_intrinsics
+        self._instances = self.ctx.buffer(reserve=64 * _INSTANCE_FLOATS * 4, dynamic=True)
+        self._source: _SourceObjects | None = None
+        self._quad_vao: moderngl.VertexArray | None = None
+        self._quad_objs: list[moderngl.Buffer] = []
+        self._fbos: dict[tuple[int, int, int, int], tuple[moderngl.Framebuffer, moderngl.Framebuffer]] = {}
         self._fbo_objs: list[moderngl.Renderbuffer | moderngl.Framebuffer] = []
+        self._query: moderngl.Query | None = None
         self.source_key: str | None = None
 
     # -- source -------------------------------------------------------------------------
     @_in_context
     def load_source(self, source: MeshSource) -> None:
         """Upload the source's textures and static geometry (replacing a previous source)."""
-        self._check_open()
         self._release_source()
-        self._atlas = _texture(self.ctx, source.atlas_rgb_u8)
-        # The crop with the matte as alpha: the shell's colour, and every surface's matte.
-        self._crop = _texture(
-            self.ctx, np.concatenate([source.crop_rgb_u8, source.crop_matte_u8[:, :, None]], axis=2)
-        )
         cam = source.camera
         seen_at = cam.project(source.face_world) / np.array([cam.width, cam.height])
-        self._face_matte_uv.write(seen_at.astype("f4").tobytes())
-        sh = source.shell
-        self._source_objs = [self._atlas, self._crop]
-        if len(sh.triangles):
-            pos = self.ctx.buffer(sh.vertices_world.astype("f4").tobytes())
-            uv = self.ctx.buffer(sh.texcoords.astype("f4").tobytes())
-            ibo = self.ctx.buffer(sh.triangles.astype("i4").tobytes())
-            self._shell_vao = self.ctx.vertex_array(
+        shell_levels = source.shell.levels()
+        geos = [build_draw_geometry(seen_at, source.shell, tri) for _, tri in shell_levels]
+        geo = geos[0]
+        atlas = _texture(self.ctx, source.atlas_rgb_u8)
+        # The crop with the matte as alpha: the shell's colour, and every surface's matte.
+        crop = _texture(
+            self.ctx, np.concatenate([source.crop_rgb_u8, source.crop_matte_u8[:, :, None]], axis=2)
+        )
+        positions = np.zeros((geo.num_vertices, 3), np.float32)
+        positions[geo.num_dynamic :] = geo.shell_positions
+        pos = self.ctx.buffer(positions.tobytes(), dynamic=True)
+        attrs = self.ctx.buffer(geo.static_attributes.tobytes())
+        surface = self.ctx.buffer(geo.surface.tobytes())
+        buffers = [attrs, surface]
+        levels = []
+        for (tol, _), g in zip(shell_levels, geos, strict=True):
+            ibo = self.ctx.buffer(g.triangles.tobytes())
+            buffers.append(ibo)
+            vao = self.ctx.vertex_array(
                 self._prog,
-                [(pos, "3f", "in_position"), (uv, "2f", "in_texcoord"), (uv, "2f", "in_matte_uv")],
+                [
+                    (pos, "3f", "in_position"),
+                    (attrs, "2f 2f 2f", "in_texcoord", "in_matte_uv", "in_mouth"),
+                    (surface, "1i", "in_surface"),
+                    (self._instances, "16f 4f/i", "in_view_projection", "in_tile"),
+                ],
                 index_buffer=ibo,
                 index_element_size=4,
             )
-            self._source_objs += [pos, uv, ibo, self._shell_vao]
+            levels.append((tol, g, vao))
+        self._source = _SourceObjects(cam.width, levels, atlas, crop, pos, buffers)
         self.source_key = source.key
 
     def _release_source(self) -> None:
-        for obj in reversed(self._source_objs):
-            obj.release()
-        self._source_objs = []
-        self._shell_vao = self._atlas = self._crop = None
+        if self._source is not None:
+            self._source.release()
+        self._source = None
         self.source_key = None
 
+    def geometry(self, view_px: int) -> DrawGeometry:
+        """What one view of ``view_px`` pixels draws for the loaded source."""
+        if self._source is None:
+            raise RuntimeError("MeshRenderer.geometry: no source loaded")
+        return self._source.level(view_px, self.config.shell_detail_px)[0]
+
     # -- framebuffers -------------------------------------------------------------------
-    def _framebuffers(self, w: int, h: int, cols: int, rows: int) -> list[moderngl.Framebuffer]:
-        """[draw target, read target] for a cols x rows grid of w x h tiles (cached)."""
-        key = (w, h, cols, rows)
+    def _framebuffers(self, grid: TileGrid) -> tuple[moderngl.Framebuffer, moderngl.Framebuffer]:
+        """(draw target, read target) for a tile grid (cached; the same when not multisampled)."""
+        key = (grid.tile_w, grid.tile_h, grid.cols, grid.rows)
         if key not in self._fbos:
-            size = (w * cols, h * rows)
+            size = grid.size
             s = self.config.msaa_samples
             colour = self.ctx.renderbuffer(size, 4, samples=s)
             depth = self.ctx.depth_renderbuffer(size, samples=s)
             draw = self.ctx.framebuffer([colour], depth)
-            objs: list[moderngl.Renderbuffer | moderngl.Framebuffer] = [colour, depth, draw]
-            fbs = [draw, draw]
+            self._fbo_objs += [colour, depth, draw]
+            read = draw
             if s:
                 resolved = self.ctx.renderbuffer(size, 4)
                 read = self.ctx.framebuffer([resolved])
-                objs += [resolved, read]
-                fbs = [draw, read]
-            self._fbo_objs += objs
-            self._fbos[key] = fbs
+                self._fbo_objs += [resolved, read]
+            self._fbos[key] = (draw, read)
         return self._fbos[key]
+
+    def _write_instances(self, data: np.ndarray) -> None:
+        raw = np.ascontiguousarray(data, dtype=np.float32).tobytes()
+        if len(raw) > self._instances.size:
+            self._instances.orphan(len(raw))
+        self._instances.write(raw)
 
     # -- drawing ------------------------------------------------------------------------
     @_in_context
@@ -204,8 +308,24 @@ class MeshRenderer:
         self, scene: MeshScene, cameras: Sequence[Camera], view_ids: Sequence[int] | None = None
     ) -> RenderedViews:
         """Draw ``scene`` through every camera (all of one size); black background."""
-        self._check_open()
-        if self._atlas is None or self._crop is None or self.source_key is None:
+        return self._render(scene, cameras, view_ids)
+
+    @_in_context
+    def count_primitives(self, scene: MeshScene, cameras: Sequence[Camera]) -> int:
+        """Triangles the GL drew (``GL_PRIMITIVES_GENERATED``) for one render of ``cameras``."""
+        query = self.ctx.query(primitives=True)
+        self._query = query
+        try:
+            self._render(scene, cameras, None)
+        finally:
+            self._query = None
+        return int(query.primitives)
+
+    def _render(
+        self, scene: MeshScene, cameras: Sequence[Camera], view_ids: Sequence[int] | None
+    ) -> RenderedViews:
+        src = self._source
+        if src is None or self.source_key is None:
             raise RuntimeError("MeshRenderer.render: no source loaded (call load_source first)")
         if scene.source_key != self.source_key:
             raise ValueError(
@@ -218,60 +338,115 @@ class MeshRenderer:
         if any((c.width, c.height) != (w, h) for c in cameras):
             raise ValueError("MeshRenderer.render: all cameras of a batch must have the same size")
         n = len(cameras)
-        limit = self.config.max_framebuffer_px
-        if w > limit or h > limit:
-            raise ValueError(f"view size {w}x{h} exceeds max_framebuffer_px={limit}")
-        cols = max(1, min(n, limit // w, math.ceil(math.sqrt(n))))
-        rows_per_pass = max(1, min(math.ceil(n / cols), limit // h))
         ids = list(range(n)) if view_ids is None else [int(i) for i in view_ids]
         if len(ids) != n:
             raise ValueError(f"{len(ids)} view ids for {n} cameras")
+        passes = plan_tiles(n, w, h, self._max_side)
 
-        self._face_pos.write(np.ascontiguousarray(scene.face_world, dtype="f4").tobytes())
-        self._prog["u_interior"].value = 0.0
-        out = np.empty((n, h, w, 4), dtype=np.uint8)
-        per_pass = cols * rows_per_pass
-        for start in range(0, n, per_pass):
-            chunk = cameras[start : start + per_pass]
-            rows = math.ceil(len(chunk) / cols)
-            draw, read = self._framebuffers(w, h, cols, rows)
+        # The driven face, uploaded once for every view.
+        geo, vao = src.level(w, self.config.shell_detail_px)
+        src.positions.write(np.ascontiguousarray(scene.face_world[geo.face_rows], dtype="f4").tobytes())
+        self._prog["u_interior"].value = float(scene.mouth_interior)
+        vp = np.stack(
+            [view_projection(c, self.config.near_world, self.config.far_world).T.reshape(16) for c in cameras]
+        )
+        src.atlas.use(0)
+        src.crop.use(1)
+        rgb = np.empty((n, h, w, 3), np.uint8)
+        alpha = np.empty((n, h, w), np.float32)
+        with self._query if self._query is not None else contextlib.nullcontext():
+            for start, grid in passes:
+                count = min(grid.capacity, n - start)
+                rgba = self._draw_pass(vao, grid, vp[start : start + count])
+                _unpack(rgba, rgb[start : start + count], alpha[start : start + count])
+        return RenderedViews(rgb_u8=rgb, view_ids=ids, alpha=alpha)
+
+    def _draw_pass(self, vao: moderngl.VertexArray, grid: TileGrid, vp: np.ndarray) -> np.ndarray:
+        """Draw ``len(vp)`` views into ``grid``'s tiles; their pixels, count x h x w x 4."""
+        count = len(vp)
+        draw, read = self._framebuffers(grid)
+        draw.use()
+        draw.viewport = (0, 0, *grid.size)
+        self.ctx.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        self.ctx.enable(moderngl.DEPTH_TEST)
+        self.ctx.disable(moderngl.CULL_FACE)  # views are drawn mirrored (see TileGrid)
+        for k in range(_NUM_CLIP_DISTANCES):
+            self.ctx.enable_direct(_GL_CLIP_DISTANCE0 + k)
+        try:
+            if self.config.strategy == "one_pass":
+                self._write_instances(np.concatenate([vp, grid.clip_transforms(count)], axis=1))
+                vao.render(moderngl.TRIANGLES, instances=count)
+            else:
+                whole = np.array([1.0, -1.0, 0.0, 0.0], np.float32)  # the viewport places it
+                for i in range(count):
+                    self._write_instances(np.concatenate([vp[i], whole])[None])
+                    draw.viewport = grid.viewport(i)
+                    vao.render(moderngl.TRIANGLES, instances=1)
+        finally:
+            for k in range(_NUM_CLIP_DISTANCES):
+                self.ctx.disable_direct(_GL_CLIP_DISTANCE0 + k)
+            self.ctx.disable(moderngl.DEPTH_TEST)
+        if read is not draw:
+            self.ctx.copy_framebuffer(read, draw)
+        raw = np.frombuffer(read.read(components=4, alignment=1), dtype=np.uint8)
+        return grid.split(raw.reshape(grid.size[1], grid.size[0], 4), count)
+
+    @_in_context
+    def render_fill_reference(self, count: int, width: int, height: int) -> RenderedViews:
+        """The fill-only reference: ``count`` tiles each covered by one textured quad, one draw.
+
+        The same program, texture lookups, framebuffers and read-back as :meth:`render`, with
+        the geometry reduced to two triangles a view (textured with the source crop and cut
+        to its matte): what the rasteriser costs for these pixels.
+        """
+        if self._source is None:
+            raise RuntimeError("MeshRenderer.render_fill_reference: no source loaded")
+        if self._quad_vao is None:
+            corners = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float32)
+            attrs = np.zeros((4, 6), np.float32)
+            attrs[:, 0:2] = attrs[:, 2:4] = [[0, 1], [1, 1], [1, 0], [0, 0]]  # v down in the crop
+            bufs = [
+                self.ctx.buffer(corners.tobytes()),
+                self.ctx.buffer(attrs.tobytes()),
+                self.ctx.buffer(np.full(4, SURFACE_SHELL, np.int32).tobytes()),
+                self.ctx.buffer(np.array([0, 1, 2, 0, 2, 3], np.int32).tobytes()),
+            ]
+            self._quad_vao = self.ctx.vertex_array(
+                self._prog,
+                [
+                    (bufs[0], "3f", "in_position"),
+                    (bufs[1], "2f 2f 2f", "in_texcoord", "in_matte_uv", "in_mouth"),
+                    (bufs[2], "1i", "in_surface"),
+                    (self._instances, "16f 4f/i", "in_view_projection", "in_tile"),
+                ],
+                index_buffer=bufs[3],
+                index_element_size=4,
+            )
+            self._quad_objs = bufs
+        self._source.atlas.use(0)
+        self._source.crop.use(1)
+        identity = np.tile(np.eye(4, dtype=np.float32).reshape(16), (count, 1))
+        rgb = np.empty((count, height, width, 3), np.uint8)
+        alpha = np.empty((count, height, width), np.float32)
+        for start, grid in plan_tiles(count, width, height, self._max_side):
+            k = min(grid.capacity, count - start)
+            self._write_instances(np.concatenate([identity[:k], grid.clip_transforms(k)], axis=1))
+            draw, read = self._framebuffers(grid)
             draw.use()
-            draw.viewport = (0, 0, w * cols, h * rows)
+            draw.viewport = (0, 0, *grid.size)
             self.ctx.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
             self.ctx.enable(moderngl.DEPTH_TEST)
-            self.ctx.disable(moderngl.CULL_FACE)
-            for i, cam in enumerate(chunk):
-                r, c = divmod(i, cols)
-                draw.viewport = (c * w, r * h, w, h)
-                self._draw_view(scene, cam, self._atlas, self._crop)
+            self._quad_vao.render(moderngl.TRIANGLES, instances=k)
+            self.ctx.disable(moderngl.DEPTH_TEST)
             if read is not draw:
                 self.ctx.copy_framebuffer(read, draw)
             raw = np.frombuffer(read.read(components=4, alignment=1), dtype=np.uint8)
-            raw = raw.reshape(rows * h, cols * w, 4)
-            for i in range(len(chunk)):
-                r, c = divmod(i, cols)
-                out[start + i] = raw[r * h : (r + 1) * h, c * w : (c + 1) * w][::-1]
-        rgb = np.ascontiguousarray(out[..., :3])
-        alpha = out[..., 3].astype(np.float32) / 255.0
-        return RenderedViews(rgb_u8=rgb, view_ids=ids, alpha=alpha)
-
-    def _draw_view(
-        self, scene: MeshScene, cam: Camera, atlas: moderngl.Texture, crop: moderngl.Texture
-    ) -> None:
-        view = opencv_cam2world_to_opengl_view(cam.cam2world)
-        proj = opengl_projection_from_intrinsics(
-            cam.intrinsics, self.config.near_world, self.config.far_world
-        )
-        self._prog["u_view_projection"].write((proj @ view).T.astype("f4").tobytes())
-        self._prog["u_interior"].value = 0.0
-        crop.use(1)
-        if self._shell_vao is not None:
-            crop.use(0)
-            self._shell_vao.render(moderngl.TRIANGLES)
-        atlas.use(0)
-        self._skin_vao.render(moderngl.TRIANGLES)
-        self._prog["u_interior"].value = float(scene.mouth_interior)
-        self._mouth_vao.render(moderngl.TRIANGLES)
+            _unpack(
+                grid.split(raw.reshape(grid.size[1], grid.size[0], 4), k),
+                rgb[start : start + k],
+                alpha[start : start + k],
+            )
+        return RenderedViews(rgb_u8=rgb, view_ids=list(range(count)), alpha=alpha)
 
     # -- lifetime -----------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -290,20 +465,14 @@ class MeshRenderer:
 
     def _release_objects(self) -> None:
         self._release_source()
+        if self._quad_vao is not None:
+            self._quad_vao.release()
+        for b in self._quad_objs:
+            b.release()
         for obj in reversed(self._fbo_objs):
             obj.release()
         self._fbo_objs, self._fbos = [], {}
-        for obj in (
-            self._skin_vao,
-            self._mouth_vao,
-            self._skin_ibo,
-            self._mouth_ibo,
-            self._face_uv,
-            self._face_mouth,
-            self._face_matte_uv,
-            self._face_pos,
-        ):
-            obj.release()
+        self._instances.release()
         self._prog.release()
 
     def __enter__(self) -> MeshRenderer:

@@ -30,9 +30,14 @@ from pipeline.cameras import Camera
 from pipeline.face_model import canonical_face_model
 from pipeline.mesh.geometry import camera_depth, unproject
 from pipeline.mesh.raster import interpolate, rasterize_triangles
+from pipeline.mesh.simplify import adaptive_grid_triangles, locality_order, regular_grid_triangles
 from pipeline.mesh.topology import FACE_OVAL_LOOP
 
-__all__ = ["HeadShell", "ShellConfig", "build_head_shell"]
+__all__ = ["HeadShell", "ShellConfig", "ShellLevel", "build_head_shell"]
+
+#: sin(30 deg): a depth error ``dz`` shifts a point by about ``dz * _SIN_TURN`` across a view
+#: turned 30 deg from the source camera (the sweep's 17.5 deg plus a turned head).
+_SIN_TURN = 0.5
 
 #: The lower half of the face oval, ear to ear under the chin (234 ... 152 ... 454).
 _JAW_PATH = (
@@ -78,6 +83,17 @@ class ShellConfig:
             which the inflated head reaches its full depth (> 0).
         jaw_blend_px: height, in crop pixels, over which the shell steps from the head back to
             the ear plane below the jaw line (> 0).
+        edge_smooth_px: Gaussian sigma, in crop pixels, smoothing the face edge's depth as it
+            is carried outwards (the nearest edge pixel changes in steps).
+        simplify_px: how far, in crop pixels, simplifying the grid may move any drawn point of
+            the shell in a view turned 30 deg from the source camera (0..8; 0 keeps every grid
+            triangle). Simplifying needs a square crop; the grid then has 2^k cells a side,
+            the power of two nearest to the crop over ``grid_step_px``.
+        coarser_px: the tolerances of coarser triangulations of the same vertices, each
+            larger than ``simplify_px`` and increasing (the renderer draws small views with
+            a coarser one).
+        hidden_inside_px: grid triangles deeper than this inside the face oval (crop pixels)
+            are left out: the face mesh hides them from every view (0 keeps them all).
     """
 
     grid_step_px: int = 4
@@ -88,6 +104,10 @@ class ShellConfig:
     ear_plane_over_face_width: float = 0.7
     head_radius_over_face_width: float = 0.45
     jaw_blend_px: float = 24.0
+    edge_smooth_px: float = 4.0
+    simplify_px: float = 0.5
+    coarser_px: tuple[float, ...] = (1.0, 2.5, 6.0, 12.0)
+    hidden_inside_px: float = 56.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.grid_step_px <= 64:
@@ -102,8 +122,32 @@ class ShellConfig:
             raise ValueError("ShellConfig.ear_plane_over_face_width must be > 0")
         if self.head_radius_over_face_width <= 0.0:
             raise ValueError("ShellConfig.head_radius_over_face_width must be > 0")
+        if not 0.0 < self.edge_smooth_px <= 64.0:
+            raise ValueError(f"ShellConfig.edge_smooth_px must be in (0, 64], got {self.edge_smooth_px}")
+        if not 0.0 <= self.simplify_px <= 8.0:
+            raise ValueError(f"ShellConfig.simplify_px must be in [0, 8], got {self.simplify_px}")
+        levels = (self.simplify_px, *self.coarser_px)
+        if any(b <= a for a, b in zip(levels, levels[1:], strict=False)) or max(levels) > 64.0:
+            raise ValueError(
+                f"ShellConfig.coarser_px must increase from simplify_px up to 64, got {self.coarser_px}"
+            )
+        if self.hidden_inside_px < 0.0:
+            raise ValueError(f"ShellConfig.hidden_inside_px must be >= 0, got {self.hidden_inside_px}")
         if self.jaw_blend_px <= 0.0:
             raise ValueError(f"ShellConfig.jaw_blend_px must be > 0, got {self.jaw_blend_px}")
+
+
+@dataclass(frozen=True)
+class ShellLevel:
+    """A coarser triangulation of the shell's vertices.
+
+    Attributes:
+        simplify_px: its tolerance (see :attr:`ShellConfig.simplify_px`).
+        triangles: ``T x 3`` int32 indices into the shell's vertices.
+    """
+
+    simplify_px: float
+    triangles: np.ndarray
 
 
 @dataclass
@@ -114,12 +158,20 @@ class HeadShell:
         vertices_world: ``V x 3`` float32.
         texcoords: ``V x 2`` float32 texture coordinates into the source crop (u right, v down,
             in [0, 1]).
-        triangles: ``T x 3`` int32.
+        triangles: ``T x 3`` int32, the finest triangulation.
+        simplify_px: the tolerance ``triangles`` were simplified within (0: the full grid).
+        coarser: coarser triangulations of the same vertices, by increasing tolerance.
     """
 
     vertices_world: np.ndarray
     texcoords: np.ndarray
     triangles: np.ndarray
+    simplify_px: float = 0.0
+    coarser: tuple[ShellLevel, ...] = ()
+
+    def levels(self) -> list[tuple[float, np.ndarray]]:
+        """``(tolerance, triangles)`` of every triangulation, finest first."""
+        return [(self.simplify_px, self.triangles), *((c.simplify_px, c.triangles) for c in self.coarser)]
 
 
 def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
@@ -168,6 +220,9 @@ def build_head_shell(
         (~inside).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
     )
     edge_depth = np.concatenate([[0.0], face_depth[inside]])[label]
+    # The nearest oval pixel changes in steps from one pixel to the next: smooth them out,
+    # never bringing the shell in front of the face's edge.
+    edge_depth = np.maximum(cv2.GaussianBlur(edge_depth, (0, 0), config.edge_smooth_px), edge_depth)
     # Distance to the silhouette (the crop's border is not one: the person goes on beyond it).
     pad = 2 * max(h, w)
     person = cv2.copyMakeBorder((matte_f > 0.5).astype(np.uint8), pad, pad, pad, pad, cv2.BORDER_REPLICATE)
@@ -186,13 +241,17 @@ def build_head_shell(
     depth_full = max(z_ear - float(face_z[10]), 1e-6)  # silhouette to forehead
     radius_px = config.head_radius_over_face_width * face_w_px
 
-    # Grid vertices.
-    gx = np.arange(0, w + 1, step, dtype=np.float64)
-    gy = np.arange(0, h + 1, step, dtype=np.float64)
-    if gx[-1] != w:
-        gx = np.append(gx, w)
-    if gy[-1] != h:
-        gy = np.append(gy, h)
+    # Grid vertices (2^k cells a side when the grid is to be simplified).
+    simplify = config.simplify_px > 0 and w == h
+    if simplify:
+        gx = gy = np.linspace(0.0, w, (1 << max(1, round(np.log2(w / step)))) + 1)
+    else:
+        gx = np.arange(0, w + 1, step, dtype=np.float64)
+        gy = np.arange(0, h + 1, step, dtype=np.float64)
+        if gx[-1] != w:
+            gx = np.append(gx, w)
+        if gy[-1] != h:
+            gy = np.append(gy, h)
     px = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
     ix = np.clip(px[:, 0].astype(int), 0, w - 1)
     iy = np.clip(px[:, 1].astype(int), 0, h - 1)
@@ -215,20 +274,48 @@ def build_head_shell(
     verts = unproject(px, z, camera)
 
     # Triangles of the grid, cut to the matte.
-    nx, ny = len(gx), len(gy)
-    ii, jj = np.meshgrid(np.arange(nx - 1), np.arange(ny - 1))
-    v00 = (jj * nx + ii).reshape(-1)
-    v10, v01, v11 = v00 + 1, v00 + nx, v00 + nx + 1
-    tris = np.concatenate([np.stack([v00, v01, v10], 1), np.stack([v10, v01, v11], 1)])
+    tris = regular_grid_triangles(len(gx), len(gy))
     m = matte_f[iy, ix]
     is_in = inside[iy, ix]
-    keep = (m[tris].mean(axis=1) > config.matte_threshold) | is_in[tris].all(axis=1)
-    tris = tris[keep]
-    used = np.unique(tris)
+    tris = tris[(m[tris].mean(axis=1) > config.matte_threshold) | is_in[tris].all(axis=1)]
+    if config.hidden_inside_px > 0:
+        deep = dist_in[iy, ix] > config.hidden_inside_px
+        tris = tris[~deep[tris].all(axis=1)]
+    levels = [(0.0, tris)]
+    if simplify:
+        # How far each point may move: the tolerance as a depth error, looser deep inside the
+        # face (hidden behind the face mesh: it only has to stay behind it).
+        n = len(gx)
+        levels = []
+        for tol_px in (config.simplify_px, *config.coarser_px):
+            z_tol = tol_px * z / (camera.K_px[0, 0] * _SIN_TURN)
+            z_tol = np.where(inside[iy, ix], np.maximum(z_tol, 0.5 * gap), z_tol)
+            levels.append((tol_px, _simplified_triangles(z.reshape(n, n), z_tol.reshape(n, n), tris)))
+    levels = [(tol, locality_order(t, px)) for tol, t in levels]
+    used = np.unique(np.concatenate([t.reshape(-1) for _, t in levels]))
     remap = np.full(len(px), -1, np.int64)
     remap[used] = np.arange(len(used))
     return HeadShell(
         vertices_world=verts[used].astype(np.float32),
         texcoords=(px[used] / np.array([w, h])).astype(np.float32),
-        triangles=remap[tris].astype(np.int32),
+        triangles=remap[levels[0][1]].astype(np.int32),
+        simplify_px=float(levels[0][0]),
+        coarser=tuple(ShellLevel(float(p), remap[t].astype(np.int32)) for p, t in levels[1:]),
     )
+
+
+def _simplified_triangles(z: np.ndarray, z_tol: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """The shell's triangles on its ``n x n`` grid (``n = 2^k + 1``), coarsened within ``z_tol``.
+
+    ``kept`` are the full grid's triangles that are drawn; their cells stay covered (the
+    matte then cuts every surface per pixel). Points of none of them, nor next to one, may
+    move freely.
+    """
+    n = z.shape[0]
+    rows, cols = kept // n, kept % n
+    cells = np.zeros((n - 1, n - 1), bool)
+    cells[rows.min(axis=1), cols.min(axis=1)] = True
+    care = np.zeros((n, n), np.uint8)
+    care[rows.reshape(-1), cols.reshape(-1)] = 1
+    care = cv2.dilate(care, np.ones((3, 3), np.uint8)) > 0
+    return adaptive_grid_triangles(z, np.where(care, z_tol, np.inf), drawn_cells=cells)

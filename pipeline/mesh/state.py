@@ -16,7 +16,7 @@ import numpy as np
 from pipeline.cameras import Camera
 from pipeline.face_model import NUM_MESH_VERTICES
 from pipeline.mesh.geometry import Similarity
-from pipeline.mesh.shell import HeadShell
+from pipeline.mesh.shell import HeadShell, ShellLevel
 from pipeline.messages import MAX_ABS_COORD, array_field, camera_from_arrays, camera_to_arrays, scalar_field
 from pipeline.wire import INT64_MAX, WireError
 
@@ -97,8 +97,11 @@ class MeshSource:
             raise ValueError("shell texcoords must be V x 2, one per vertex")
         if sh.triangles.ndim != 2 or sh.triangles.shape[1] != 3:
             raise ValueError(f"shell triangles must be T x 3, got {sh.triangles.shape}")
-        if len(sh.triangles) and (sh.triangles.min() < 0 or sh.triangles.max() >= len(sh.vertices_world)):
-            raise ValueError("shell triangles index outside the shell's vertices")
+        for _, tri in sh.levels():
+            if tri.ndim != 2 or tri.shape[1] != 3:
+                raise ValueError(f"shell triangles must be T x 3, got {tri.shape}")
+            if len(tri) and (tri.min() < 0 or tri.max() >= len(sh.vertices_world)):
+                raise ValueError("shell triangles index outside the shell's vertices")
         h = hashlib.sha1()
         for a in (
             self.atlas_rgb_u8,
@@ -122,6 +125,11 @@ class MeshSource:
             "shell_vertices_world": self.shell.vertices_world.astype(np.float32),
             "shell_texcoords": self.shell.texcoords.astype(np.float32),
             "shell_triangles": self.shell.triangles.astype(np.int32),
+            "shell_simplify_px": np.array([p for p, _ in self.shell.levels()], dtype=np.float32),
+            **{
+                f"shell_triangles_{i}": c.triangles.astype(np.int32)
+                for i, c in enumerate(self.shell.coarser, 1)
+            },
             "mouth_open_ratio": np.array([self.mouth_open_ratio], dtype=np.float64),
         }
 
@@ -145,10 +153,25 @@ class MeshSource:
         frontal_to_world = array_field(arrays, "frontal_to_world", (4, 4), "f", **geo)
         mouth = scalar_field(arrays, "mouth_open_ratio", "f", what=what, lo=0.0, hi=MAX_ABS_COORD)
         camera = camera_from_arrays(arrays)
+        if "shell_simplify_px" in arrays:
+            levels = array_field(arrays, "shell_simplify_px", (None,), "f", max_dim=16, what=what, max_abs=1e4)
+            tolerances = [float(p) for p in levels.reshape(-1)] or [0.0]
+        else:
+            tolerances = [0.0]
         shell = HeadShell(
             vertices_world=vertices.astype(np.float32),
             texcoords=texcoords.astype(np.float32),
             triangles=triangles.astype(np.int32),
+            simplify_px=tolerances[0],
+            coarser=tuple(
+                ShellLevel(
+                    p,
+                    array_field(
+                        arrays, f"shell_triangles_{i}", (None, 3), "iu", max_dim=_MAX_SHELL, **geo
+                    ).astype(np.int32),
+                )
+                for i, p in enumerate(tolerances[1:], 1)
+            ),
         )
         return _built(
             what,

@@ -9,12 +9,15 @@ the mouth interior instead of skin.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
 from pipeline.face_model import NUM_MESH_VERTICES, canonical_face_model
 
 __all__ = [
+    "EYELIDS",
+    "Eyelid",
     "LIPS_INNER_LOWER",
     "LIPS_INNER_UPPER",
     "mouth_coordinates",
@@ -37,6 +40,38 @@ FACE_OVAL_LOOP = (
     10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
     152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
 )  # fmt: skip
+
+
+class Eyelid(NamedTuple):
+    """One eye's lids (MediaPipe's mesh annotations), vertex for vertex from the outer corner.
+
+    Attributes:
+        upper: the upper lid's edge (``rightEyeUpper0`` / ``leftEyeUpper0``).
+        lower: the lower lid's edge vertex below each of ``upper`` (``*EyeLower0`` less the corners).
+        skin1 / skin2: the two rings of lid skin above the upper lid (``*EyeUpper1``, ``*EyeUpper2``).
+    """
+
+    upper: tuple[int, ...]
+    lower: tuple[int, ...]
+    skin1: tuple[int, ...]
+    skin2: tuple[int, ...]
+
+
+#: The subject's right eye, then the left.
+EYELIDS = (
+    Eyelid(
+        upper=(246, 161, 160, 159, 158, 157, 173),
+        lower=(7, 163, 144, 145, 153, 154, 155),
+        skin1=(247, 30, 29, 27, 28, 56, 190),
+        skin2=(113, 225, 224, 223, 222, 221, 189),
+    ),
+    Eyelid(
+        upper=(466, 388, 387, 386, 385, 384, 398),
+        lower=(249, 390, 373, 374, 380, 381, 382),
+        skin1=(467, 260, 259, 257, 258, 286, 414),
+        skin2=(342, 445, 444, 443, 442, 441, 413),
+    ),
+)
 
 
 @lru_cache(maxsize=1)

@@ -155,6 +155,36 @@ def hopper_obs(tracker: PhotoTracker) -> FaceObservation:
     return obs
 
 
+#: Frames of the bundled driver clip (``assets/samples/make_driver_clip.py``): neutral, the
+#: first blink's closed eyes, the open mouth, the second blink.
+CLIP_FRAMES = {"neutral": 0, "blink": 27, "open_mouth": 55, "blink2": 102}
+
+
+@pytest.fixture(scope="session")
+def clip_obs(tracker: PhotoTracker) -> dict[str, FaceObservation]:
+    """Observations of frames of the bundled driver clip, each tracked on its own."""
+    cap = cv2.VideoCapture(str(REPO_ROOT / "assets" / "samples" / "hopper_driver.mp4"))
+    frames: dict[int, np.ndarray] = {}
+    i = 0
+    try:
+        while i <= max(CLIP_FRAMES.values()):
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            if i in CLIP_FRAMES.values():
+                frames[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            i += 1
+    finally:
+        cap.release()
+    out = {}
+    for name, index in CLIP_FRAMES.items():
+        assert index in frames, f"the driver clip has no frame {index}"
+        obs = tracker.observe(frames[index])
+        assert obs is not None, f"no face in frame {index} of the driver clip"
+        out[name] = obs
+    return out
+
+
 @pytest.fixture(scope="session")
 def mesh_backend():
     """One backend (one GL context) shared by the GL tests of a session."""

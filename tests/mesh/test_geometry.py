@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline.avatar import FaceObservation
-from pipeline.cameras import rotation_about_axis
+from pipeline.cameras import Camera, rotation_about_axis
 from pipeline.face_model import canonical_face_model
 from pipeline.mesh.backend import DriveConfig, MeshBackend, MeshBackendConfig
 from pipeline.mesh.geometry import (
@@ -17,8 +17,9 @@ from pipeline.mesh.geometry import (
     similarity_fit,
     validate_landmarks,
 )
+from pipeline.mesh.raster import interpolate, rasterize_triangles
 from pipeline.mesh.renderer import RendererConfig
-from pipeline.mesh.shell import ShellConfig
+from pipeline.mesh.shell import HeadShell, ShellConfig
 from pipeline.mesh.state import MeshScene, MeshSource
 from pipeline.mesh.texture import own_texture_weight
 from pipeline.mesh.topology import (
@@ -110,6 +111,18 @@ def test_lifted_face_projects_onto_the_landmarks(astronaut_obs: FaceObservation)
     assert d[1] < d[234] and d[1] < d[454]
 
 
+def shell_depth_image(shell: HeadShell, camera: Camera) -> np.ndarray:
+    """The shell's depth along ``camera``'s axis at each pixel of ``camera``'s image (NaN where it
+    has none)."""
+    px = camera.project(shell.vertices_world)
+    depth = camera_depth(shell.vertices_world, camera)
+    order = np.argsort(-depth[shell.triangles].mean(axis=1))  # far to near
+    raster = rasterize_triangles(px, shell.triangles, camera.width, camera.height, draw_order=order)
+    out = interpolate(raster, shell.triangles, depth)
+    out[~raster.mask] = np.nan
+    return out
+
+
 def test_source_state(astronaut_obs: FaceObservation) -> None:
     be = MeshBackend()
     src = be.prepare_source(astronaut_obs)
@@ -120,15 +133,23 @@ def test_source_state(astronaut_obs: FaceObservation) -> None:
     size = np.array([src.camera.width, src.camera.height])
     assert src.crop_rgb_u8.shape[:2] == (size[1], size[0]) and size[0] > 512
     np.testing.assert_allclose(src.camera.project(sh.vertices_world), sh.texcoords * size, atol=0.05)
-    assert len(sh.triangles) > 5000
-    # ... and behind the face: compare with the face depth at the nose and the cheeks.
+    # It covers the person (the matte cuts it per pixel when drawn) but for the middle of the
+    # face, which the face mesh hides from every view ...
+    depth = shell_depth_image(sh, cam)
+    person = astronaut_obs.matte > 0.5
+    oval = np.zeros((512, 512), np.uint8)
+    cv2.fillPoly(oval, [np.round(astronaut_obs.landmarks_px[list(FACE_OVAL_LOOP), :2]).astype(np.int32)], 1)
+    inside = cv2.distanceTransform(oval, cv2.DIST_L2, 5)
+    hidden = ShellConfig().hidden_inside_px
+    assert np.isfinite(depth[person & (inside < hidden - 8)]).mean() > 0.99
+    assert np.isfinite(depth[inside > hidden + 8]).mean() < 0.2
+    # ... and lies behind the face: compare with the face depth near the oval.
     face_px = astronaut_obs.landmarks_px[:468, :2]
     shell_px = cam.project(sh.vertices_world)
-    shell_d = camera_depth(sh.vertices_world, cam)
     face_d = camera_depth(src.face_world, cam)
-    for i in (1, 4, 50, 280, 152):
-        j = np.argmin(np.linalg.norm(shell_px - face_px[i], axis=1))
-        assert shell_d[j] > face_d[i], i
+    for i in (10, 50, 280, 152, 109, 338):  # near the oval (the middle is left out)
+        x, y = np.floor(face_px[i]).astype(int)
+        assert depth[y, x] > face_d[i], i
     # The shell reaches above the face (hair) and below it (neck) inside the matte.
     assert shell_px[:, 1].min() < face_px[:, 1].min() - 30
     assert shell_px[:, 1].max() > face_px[:, 1].max() + 30
@@ -145,16 +166,16 @@ def test_shell_joins_the_face_and_goes_back_like_a_head(who: str, request: pytes
     src = MeshBackend().prepare_source(obs)
     cam = obs.camera
     sh = src.shell
-    shell_px = cam.project(sh.vertices_world)
-    shell_d = camera_depth(sh.vertices_world, cam)
     face_px = obs.landmarks_px[:468, :2]
     face_d = camera_depth(src.face_world, cam)
     width = float(np.linalg.norm(src.face_world[234] - src.face_world[454]))
 
+    depth = shell_depth_image(sh, cam)
+
     def shell_depth_at(p: np.ndarray) -> float:
-        j = int(np.argmin(np.linalg.norm(shell_px - p, axis=1)))
-        assert np.linalg.norm(shell_px[j] - p) < 3.0
-        return float(shell_d[j])
+        x, y = np.floor(p).astype(int)
+        assert np.isfinite(depth[y, x]), p
+        return float(depth[y, x])
 
     # Just outside the upper face oval (forehead, temples), in the matte: the shell continues
     # the face's depth. (234 / 454 are left out: there the cheek folds over its own outline.)
@@ -171,16 +192,10 @@ def test_shell_joins_the_face_and_goes_back_like_a_head(who: str, request: pytes
     assert steps_a.max() < 0.05 and np.median(steps_a) < 0.02, np.round(steps, 3).tolist()
     # Its silhouette lies far behind the nose tip (the ear plane, 0.7 face widths), ...
     edge = cv2.distanceTransform((obs.matte > 0.5).astype(np.uint8), cv2.DIST_L2, 5)
-    in_crop = np.all((shell_px >= 0.0) & (shell_px < 512.0), axis=1)
-    ij = np.clip(shell_px.astype(int), 0, 511)
-    rim = (
-        in_crop
-        & (edge[ij[:, 1], ij[:, 0]] < 6.0)
-        & (shell_px[:, 1] < face_px[152, 1])
-        & (shell_px[:, 1] > 4.0)
-    )
-    assert rim.sum() > 20
-    assert np.median(shell_d[rim] - face_d[1]) / width > 0.65
+    rows = np.arange(512)[:, None]
+    rim = (edge > 0) & (edge < 3.0) & (rows < face_px[152, 1]) & (rows > 4) & np.isfinite(depth)
+    assert rim.sum() > 200
+    assert np.median(depth[rim] - face_d[1]) / width > 0.65
     # ... the hair above the forehead between the forehead and that plane, and the neck
     # below the chin well behind the chin.
     hair = (shell_depth_at(face_px[10] - (0.0, 40.0)) - face_d[1]) / width
@@ -228,5 +243,41 @@ def test_configs_validate() -> None:
         RendererConfig(msaa_samples=3)
     with pytest.raises(ValueError, match="expression_gain"):
         DriveConfig(expression_gain=-1.0)
+    with pytest.raises(ValueError, match="eyes_closed_at"):
+        DriveConfig(eyes_closed_at=0.9, eyes_open_at=0.8)
+    with pytest.raises(ValueError, match="strategy"):
+        RendererConfig(strategy="layered")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="face_depth_lift_world"):
+        RendererConfig(face_depth_lift_world=-0.1)
+    with pytest.raises(ValueError, match="simplify_px"):
+        ShellConfig(simplify_px=-1.0)
     with pytest.raises(ValueError, match="atlas_size_px"):
         MeshBackendConfig(atlas_size_px=10)
+
+
+def test_eyelids_and_closing_them() -> None:
+    from pipeline.mesh.geometry import close_eyes, eye_openness
+    from pipeline.mesh.topology import EYELIDS
+
+    v = canonical_face_model().vertices_cm
+    mir = mirror_index()
+    for eye in EYELIDS:
+        up, low = list(eye.upper), list(eye.lower)
+        assert len(up) == len(low) == len(eye.skin1) == len(eye.skin2) == 7
+        assert np.all(v[up, 1] > v[low, 1]) and np.all(np.abs(v[up, 0] - v[low, 0]) < 0.35)
+        assert np.all(v[list(eye.skin1), 1] > v[up, 1]) and np.all(
+            v[list(eye.skin2), 1] > v[list(eye.skin1), 1]
+        )
+    np.testing.assert_array_equal(mir[list(EYELIDS[0].upper)], EYELIDS[1].upper)  # the two eyes mirror
+    open_cm = eye_openness(v)
+    assert np.all(open_cm > 0.3) and abs(open_cm[0] - open_cm[1]) < 0.05
+    shut = close_eyes(v, v, 0.0)
+    np.testing.assert_allclose(eye_openness(shut), 0.0, atol=1e-9)
+    half = close_eyes(v, v, 0.5)
+    np.testing.assert_allclose(eye_openness(half), 0.5 * open_cm, rtol=1e-9)
+    # The lid skin follows; nothing else moves; a gap already smaller is kept; 1 changes nothing.
+    moved = np.abs(shut - v).max(axis=1) > 0
+    lids = {i for e in EYELIDS for i in (*e.upper, *e.skin1, *e.skin2)}
+    assert set(np.nonzero(moved)[0].tolist()) == lids
+    np.testing.assert_array_equal(close_eyes(half, v, 0.8), half)
+    np.testing.assert_array_equal(close_eyes(v, v, 1.0), v)

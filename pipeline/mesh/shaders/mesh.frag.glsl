@@ -1,17 +1,21 @@
 #version 330 core
-// Unlit textured surface; the mouth-opening triangles fade to a shaded mouth interior.
+// Unlit textured surfaces; the mouth-opening triangles fade to a shaded mouth interior.
 // Points that the source photo shows as background (matte below one half at the point's
 // position in the source crop) are left out, whatever surface they belong to.
-uniform sampler2D u_texture;
-uniform sampler2D u_matte;      // the source crop; its alpha is the matte
-uniform float u_interior;       // 0 = the texture as is, 1 = the mouth interior
+uniform sampler2D u_atlas;      // the face texture (canonical UVs)
+uniform sampler2D u_crop;       // the source crop; its alpha is the matte
+uniform float u_interior;       // 0 = the lips as photographed, 1 = the mouth interior
 uniform vec3 u_interior_rgb01;  // colour of the mouth cavity
 
 in vec2 v_texcoord;
 in vec2 v_matte_uv;
 in vec2 v_mouth;
+flat in int v_surface;
 
 out vec4 f_colour;
+
+const int SURFACE_MOUTH = 1;
+const int SURFACE_SHELL = 2;
 
 // The open mouth seen from the front: a cavity darkening towards the corners, the upper
 // teeth under the upper lip and the tongue above the lower lip. m.x runs from one corner
@@ -28,9 +32,13 @@ vec3 mouth_interior(vec2 m) {
 }
 
 void main() {
-    if (texture(u_matte, v_matte_uv).a < 0.5) discard;
-    vec3 rgb = texture(u_texture, v_texcoord).rgb;
-    vec3 rgb_out = rgb;
-    if (u_interior > 0.0) rgb_out = mix(rgb, mouth_interior(v_mouth), u_interior);
-    f_colour = vec4(rgb_out, 1.0);
+    vec4 crop = texture(u_crop, v_matte_uv);
+    if (crop.a < 0.5) discard;
+    // v_surface is constant over a triangle, so every pixel quad takes the same branch and
+    // the atlas lookup's mipmap level is well defined. The shell's texture coordinate is its
+    // matte coordinate: the crop lookup above is its colour.
+    vec3 rgb = crop.rgb;
+    if (v_surface != SURFACE_SHELL) rgb = texture(u_atlas, v_texcoord).rgb;
+    if (v_surface == SURFACE_MOUTH && u_interior > 0.0) rgb = mix(rgb, mouth_interior(v_mouth), u_interior);
+    f_colour = vec4(rgb, 1.0);
 }
