@@ -1,4 +1,8 @@
-"""``voodoo-holo lenticular``: interleave a quilt image into the native Looking Glass panel image."""
+"""``voodoo-holo lenticular``: interleave a quilt image into the native Looking Glass panel image.
+
+``--out`` (and ``--save-quilt``) are not replaced when they exist unless ``--force``; that and
+whether their folders take files are checked before any work.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--save-quilt", metavar="PNG", help="also write the quilt that was interleaved")
     p.add_argument(
+        "--force", action="store_true", help="replace --out / --save-quilt files that already exist"
+    )
+    p.add_argument(
         "--remember", action="store_true", help="store this calibration in your settings for later runs"
     )
 
@@ -76,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.quilt is None and not args.test_pattern:
         return _fail("give a QUILT_IMAGE, or --test-pattern to interleave a numbered test pattern")
+    problem = _check_outputs(args)
+    if problem:
+        return _fail(problem)
     try:
         found = find_display(args.calibration)
         cal = found.lenticular()
@@ -148,6 +158,28 @@ def run(args: argparse.Namespace) -> int:
         f"{args.filter} filter; {backend} backend, {elapsed_ms:.0f} ms"
     )
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> str:
+    """Why the output files cannot be written ('' when they can)."""
+    import os
+
+    from app.outputs import OutputError, check_new_file
+
+    outs = [("--out", Path(args.out))] + (
+        [("--save-quilt", Path(args.save_quilt))] if args.save_quilt else []
+    )
+    inputs = [Path(args.quilt)] if args.quilt and not args.test_pattern else []
+    for flag, path in outs:
+        if any(p.exists() and path.exists() and os.path.samefile(p, path) for p in inputs):
+            return f"{flag} {path} is the quilt image being read; choose another {flag}"
+        try:
+            check_new_file(path, flag=flag, force=args.force)
+        except OutputError as e:
+            return str(e)
+    if args.save_quilt and Path(args.save_quilt).absolute() == Path(args.out).absolute():
+        return "--out and --save-quilt name the same file; give two names"
+    return ""
 
 
 def _interleave_gl(quilt, layout, shader, filter_mode, fit, flip_y):
