@@ -15,6 +15,9 @@
   silence during it.
 * Each capture process numbers its frames from its own block of sequence numbers
   (``seq_base``), so a restarted capture's frames are newer than every frame before them.
+* A role that cannot run (exit code :data:`~app.live.roles.EXIT_CONFIG`: no face in the photo,
+  no webcam, bad weights) ends the call; the launcher's last line, on stderr, repeats the
+  role's message (each role's stderr passes through the launcher, which keeps its last line).
 * Ctrl-C, SIGTERM, the compositor's window being closed, or ``duration_s`` ends the call: every
   child gets SIGTERM, then SIGKILL after a grace period; no process or ipc file is left behind.
 * ``metrics_out``: a JSON file rewritten twice a second and at exit with each role's name,
@@ -30,6 +33,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,15 +126,18 @@ class _Child:
     exit_codes: list[int] = field(default_factory=list)
     remote: bool = False
     remote_pid: int | None = None
+    last_message: str = ""  # the current process's last line of its own on stderr
+    stderr_thread: threading.Thread | None = None
 
 
 class Launcher:
     """Spawn, supervise and stop the process graph of one live call."""
 
-    def __init__(self, layout: Layout, settings: CallSettings, *, log=print) -> None:
+    def __init__(self, layout: Layout, settings: CallSettings, *, log=print, error_log=None) -> None:
         self.layout = layout
         self.settings = settings
         self.log = log
+        self.error_log = error_log or (lambda message: print(message, file=sys.stderr, flush=True))
         if settings.plan.views.num_views != layout.num_views:
             layout = self.layout = layout.with_views(settings.plan.views.num_views)
         unknown = set(settings.remote_roles) - {r.name for r in layout.roles}
@@ -251,7 +258,13 @@ class Launcher:
             [sys.executable, "-m", "app.live", config.to_json()],
             env=env,
             stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
+        child.last_message = ""
+        child.stderr_thread = threading.Thread(
+            target=self._pass_stderr, args=(child, child.proc), name=f"stderr-{child.spec.name}", daemon=True
+        )
+        child.stderr_thread.start()
         now = time.monotonic()
         child.started_at = now
         child.last_seen = now
@@ -261,6 +274,22 @@ class Launcher:
         child.startup_gap_s = 0.0
         child.last_stats = {}  # the statistics shown are always the current process's
         child.restart_at = None
+
+    @staticmethod
+    def _pass_stderr(child: _Child, proc: subprocess.Popen) -> None:
+        """Copy a role's stderr to ours, keeping its last line of its own (``[name] ...``)."""
+        assert proc.stderr is not None
+        prefix = f"[{child.spec.name}] "
+        with proc.stderr:
+            for raw in iter(proc.stderr.readline, b""):
+                text = raw.decode("utf-8", "replace")
+                try:
+                    sys.stderr.write(text)
+                    sys.stderr.flush()
+                except (OSError, ValueError):
+                    pass  # our own stderr is gone: keep draining so the role never blocks
+                if text.startswith(prefix) and child.proc is proc:
+                    child.last_message = text[len(prefix) :].strip()
 
     def start(self) -> None:
         from pipeline.shm import sweep_orphans
@@ -369,9 +398,10 @@ class Launcher:
                 if code == EXIT_CONFIG:
                     # A configuration problem (no face in the photo, no webcam...): restarting cannot help.
                     child.exit_codes.append(code)
-                    self.end_reason = (
-                        self.end_reason or f"{child.spec.name} cannot run (see the message above)"
-                    )
+                    if child.stderr_thread is not None:
+                        child.stderr_thread.join(1.0)  # its last words are on their way
+                    why = child.last_message or "see the message above"
+                    self.end_reason = self.end_reason or f"{child.spec.name} cannot run: {why}"
                     self.failed = True
                     self._stop = True
                     continue
@@ -433,7 +463,10 @@ class Launcher:
             self.shutdown()
             for s, h in old.items():
                 signal.signal(s, h)
-        self.log(f"call ended: {self.end_reason}")
+        if self.failed:
+            self.error_log(f"voodoo-holo: the call ended: {self.end_reason}")
+        else:
+            self.log(f"call ended: {self.end_reason}")
         return 1 if self.failed else 0
 
     def shutdown(self, grace_s: float = 1.5) -> None:
