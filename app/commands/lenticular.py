@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.quilt is None and not args.test_pattern:
         return _fail("give a QUILT_IMAGE, or --test-pattern to interleave a numbered test pattern")
+    if args.views is not None and args.views < 1:
+        return _fail(f"--views must be at least 1, got {args.views}")
     problem = _check_outputs(args)
     if problem:
         return _fail(problem)
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.test_pattern:
-            views = args.views or DEFAULT_TEST_PATTERN_VIEWS
+            views = DEFAULT_TEST_PATTERN_VIEWS if args.views is None else args.views
             size = max(64, min(512, max(cal.screen_w_px, cal.screen_h_px) // 4))
             grid = (found.default_quilt.cols, found.default_quilt.rows) if found.default_quilt else None
             layout = plan_views(views, size, calibration=cal, default_grid=grid).quilt
@@ -109,14 +111,17 @@ def run(args: argparse.Namespace) -> int:
             except PhotoError as e:
                 return _fail(str(e))
             parsed = parse_quilt_filename(path)
-            cols = args.cols or (parsed[0] if parsed else None)
-            rows = args.rows or (parsed[1] if parsed else None)
-            aspect = args.aspect or (parsed[2] if parsed else None)
+            # A flag given wins over the name, even when it is 0 (then refused below).
+            cols = args.cols if args.cols is not None else (parsed[0] if parsed else None)
+            rows = args.rows if args.rows is not None else (parsed[1] if parsed else None)
+            aspect = args.aspect if args.aspect is not None else (parsed[2] if parsed else None)
             if cols is None or rows is None or aspect is None:
                 return _fail(
                     f"{path.name}: the quilt layout is not in the file name (like 'name_qs6x4a0.75.png'); "
                     "pass --cols, --rows and --aspect"
                 )
+            if cols < 1 or rows < 1:
+                return _fail(f"the quilt needs at least 1 column and 1 row, got --cols {cols} --rows {rows}")
             layout = QuiltLayout.from_quilt_size(
                 quilt.shape[1], quilt.shape[0], cols, rows, aspect, num_views=args.views or 0
             )

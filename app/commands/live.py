@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="FILE.json",
-        help="write latency/FPS/restart metrics (rewritten every second; checked before the call starts)",
+        help="write latency/FPS/restart metrics (rewritten twice a second; checked before the call starts)",
     )
 
 
