@@ -502,6 +502,9 @@ class Launcher:
                 "heartbeats": c.heartbeats,
                 "startup_s": None if c.startup_s is None else round(c.startup_s, 3),
                 "startup_gap_s": round(c.startup_gap_s, 3),
+                # When its last heartbeat came, on the host's time.monotonic() clock (the clock of
+                # the messages' t_capture): lets a tool outside the call time what it sees.
+                "heartbeat_at_s": round(c.last_seen, 3) if c.heartbeats else None,
                 "stats": c.last_stats,
             }
         comp = self.children["compositor"].last_stats

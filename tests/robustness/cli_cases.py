@@ -317,8 +317,8 @@ def cases() -> list[Case]:
         Case("live", "calibration nested", [*lv, "--source", "photo.jpg", "--calibration", "nested_visual.json"], ("nested_visual",)),
         Case("live", "settings file damaged", lv, ("config.json",), env={"VOODOO_HOLO_HOME": "broken-home"}),
         Case("live", "remote without expose", [*lv, "--source", "photo.jpg", "--remote", "renderer-0"], ("--expose",)),
-        Case("doctor", "weights are text", ["doctor"], ("text.pth",), env={"VOODOO_HOLO_WEIGHTS": "text.pth"}),
-        Case("doctor", "weights pickled", ["doctor"], ("pickled.pth", "refused"), env={"VOODOO_HOLO_WEIGHTS": "pickled.pth"}),
+        Case("doctor", "weights are text", ["doctor"], ("text.pth", "the mesh avatar will be used"), env={"VOODOO_HOLO_WEIGHTS": "text.pth"}),
+        Case("doctor", "weights pickled", ["doctor"], ("pickled.pth", "refused", "the mesh avatar will be used"), env={"VOODOO_HOLO_WEIGHTS": "pickled.pth"}),
     ]  # fmt: skip
     # A render that is not refused would write into the case's folder: give each its own --out,
     # so that no case meets another's output (the cases about existing outputs name theirs).

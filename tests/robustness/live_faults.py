@@ -11,8 +11,10 @@ avatar, 96 px views, every role its own process) and, once complete 24-view fram
 1. SIGKILLs each role in turn (``--rounds`` times, ``--pause`` seconds apart) and measures the *recovery*: the time from the kill until the
    compositor reports a complete frame that the replacement took part in (the new process has
    sent its output, and a complete frame newer than any shown at that moment has been
-   presented). The call's metrics file is the only view into the call, so each figure
-   includes up to one metrics interval plus one heartbeat (0.5 s each) of reporting delay.
+   presented). The call's metrics file is the only view into the call: the moment taken is
+   when the compositor's heartbeat that first reported that frame arrived (``heartbeat_at_s``,
+   on the same monotonic clock as the kill), so each figure includes up to one heartbeat
+   interval (0.5 s) of reporting delay.
 2. Checks that only the killed role was restarted, that frames were never presented out of
    order, and that no role was restarted for a missed heartbeat while it was starting up.
 3. Ends the call with Ctrl-C: exit status 0, every process it ever ran gone, its run folder
@@ -199,15 +201,16 @@ def kill_and_measure(call: LiveCall, role: str, timeout_s: float = 60.0) -> Reco
         return Recovery(role, False, float("nan"), -1, [], [], detail="the replacement never sent anything")
     call.note_pids(m1)
     if kind == "compositor":
-        m2, t2 = m1, time.monotonic()
+        m2 = m1
     else:
         seen = last_complete(m1)
-        m2, t2 = wait_for(call.metrics_path, lambda m: last_complete(m) > seen, timeout_s)
+        m2, _ = wait_for(call.metrics_path, lambda m: last_complete(m) > seen, timeout_s)
         if m2 is None or last_complete(m2) <= seen:
             return Recovery(
                 role, False, float("nan"), -1, [], [], detail=f"no complete frame after seq {seen}"
             )
     call.note_pids(m2)
+    t2 = float(m2["roles"]["compositor"]["heartbeat_at_s"])
     others = [
         n for n, (restarts, pid) in before.items() if n != role and m2["roles"][n]["restarts"] != restarts
     ]
