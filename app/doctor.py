@@ -316,18 +316,9 @@ def run_checks() -> list[Check]:
         )
 
     paths = user_paths()
-    weights = paths.find_weights()
-    where = " or ".join(str(p) for p in paths.weights_candidates())
-    checks.append(
-        Check(
-            "files",
-            "VOODOO 3D weights",
-            None,
-            f"found {weights}"
-            if weights
-            else f"not found (looked for {where}); the mesh avatar will be used",
-        )
-    )
+    weights_line = weights_check(paths.find_weights(), paths.weights_candidates())
+    weights = weights_line.ok is True
+    checks.append(weights_line)
     checks.extend(lkg_checks)
     checks.append(Check("files", "config", None, str(paths.config_file)))
     checks.append(Check("files", "engine cache", None, str(paths.engines_dir)))
@@ -354,6 +345,36 @@ def run_checks() -> list[Check]:
         Check("summary", "can run", bool(modes), "; ".join(modes) or "nothing: fix the failed lines above")
     )
     return checks
+
+
+def weights_check(weights: Path | None, candidates: list[Path]) -> Check:
+    """The weights line: the file found at the weights path, checked key by key and shape by
+    shape against the official layout without loading it (memory-mapped; values are read only
+    when the model loads them). ``ok``: True = usable, False = present but refused, None = none."""
+    name = "VOODOO 3D weights"
+    if weights is None:
+        where = " or ".join(str(p) for p in candidates)
+        return Check("files", name, None, f"not found (looked for {where}); the mesh avatar will be used")
+    try:
+        from pipeline.voodoo.checkpoint import CheckpointError, validate_checkpoint_file
+    except ImportError as e:
+        return Check("files", name, False, f"{weights} cannot be checked: {e}; the mesh avatar will be used")
+    try:
+        report = validate_checkpoint_file(weights)
+    except CheckpointError as e:
+        return Check("files", name, False, f"{e}; the mesh avatar will be used", {"path": str(weights)})
+    if not report.ok:
+        why = report.error_message(str(weights))
+        return Check("files", name, False, f"{why}; the mesh avatar will be used", {"path": str(weights)})
+    size_mb = weights.stat().st_size / 1e6
+    extra = f", {len(report.extra)} unknown key(s) ignored" if report.extra else ""
+    return Check(
+        "files",
+        name,
+        True,
+        f"{weights} ({size_mb:.0f} MB): every key in the official layout with the right shape{extra}",
+        {"path": str(weights), "extra_keys": len(report.extra), "rebuilt": len(report.rebuilt)},
+    )
 
 
 def looking_glass_checks(

@@ -128,8 +128,8 @@ def views_from_args(
     """The views for ``output`` (``views``/``view_size``: defaults when the flags were not given).
     Raises ValueError for impossible values."""
     return plan_views(
-        args.views or views,
-        args.view_size or view_size,
+        views if args.views is None else args.views,  # 0 is refused, not taken for "the default"
+        view_size if args.view_size is None else args.view_size,
         sweep=args.sweep,
         aspect=getattr(args, "aspect", None),
         focus_cm=args.focus,

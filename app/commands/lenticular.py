@@ -1,4 +1,8 @@
-"""``voodoo-holo lenticular``: interleave a quilt image into the native Looking Glass panel image."""
+"""``voodoo-holo lenticular``: interleave a quilt image into the native Looking Glass panel image.
+
+``--out`` (and ``--save-quilt``) are not replaced when they exist unless ``--force``; that and
+whether their folders take files are checked before any work.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--save-quilt", metavar="PNG", help="also write the quilt that was interleaved")
     p.add_argument(
+        "--force", action="store_true", help="replace --out / --save-quilt files that already exist"
+    )
+    p.add_argument(
         "--remember", action="store_true", help="store this calibration in your settings for later runs"
     )
 
@@ -76,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.quilt is None and not args.test_pattern:
         return _fail("give a QUILT_IMAGE, or --test-pattern to interleave a numbered test pattern")
+    if args.views is not None and args.views < 1:
+        return _fail(f"--views must be at least 1, got {args.views}")
+    problem = _check_outputs(args)
+    if problem:
+        return _fail(problem)
     try:
         found = find_display(args.calibration)
         cal = found.lenticular()
@@ -85,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.test_pattern:
-            views = args.views or DEFAULT_TEST_PATTERN_VIEWS
+            views = DEFAULT_TEST_PATTERN_VIEWS if args.views is None else args.views
             size = max(64, min(512, max(cal.screen_w_px, cal.screen_h_px) // 4))
             grid = (found.default_quilt.cols, found.default_quilt.rows) if found.default_quilt else None
             layout = plan_views(views, size, calibration=cal, default_grid=grid).quilt
@@ -99,14 +111,17 @@ def run(args: argparse.Namespace) -> int:
             except PhotoError as e:
                 return _fail(str(e))
             parsed = parse_quilt_filename(path)
-            cols = args.cols or (parsed[0] if parsed else None)
-            rows = args.rows or (parsed[1] if parsed else None)
-            aspect = args.aspect or (parsed[2] if parsed else None)
+            # A flag given wins over the name, even when it is 0 (then refused below).
+            cols = args.cols if args.cols is not None else (parsed[0] if parsed else None)
+            rows = args.rows if args.rows is not None else (parsed[1] if parsed else None)
+            aspect = args.aspect if args.aspect is not None else (parsed[2] if parsed else None)
             if cols is None or rows is None or aspect is None:
                 return _fail(
                     f"{path.name}: the quilt layout is not in the file name (like 'name_qs6x4a0.75.png'); "
                     "pass --cols, --rows and --aspect"
                 )
+            if cols < 1 or rows < 1:
+                return _fail(f"the quilt needs at least 1 column and 1 row, got --cols {cols} --rows {rows}")
             layout = QuiltLayout.from_quilt_size(
                 quilt.shape[1], quilt.shape[0], cols, rows, aspect, num_views=args.views or 0
             )
@@ -148,6 +163,28 @@ def run(args: argparse.Namespace) -> int:
         f"{args.filter} filter; {backend} backend, {elapsed_ms:.0f} ms"
     )
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> str:
+    """Why the output files cannot be written ('' when they can)."""
+    import os
+
+    from app.outputs import OutputError, check_new_file
+
+    outs = [("--out", Path(args.out))] + (
+        [("--save-quilt", Path(args.save_quilt))] if args.save_quilt else []
+    )
+    inputs = [Path(args.quilt)] if args.quilt and not args.test_pattern else []
+    for flag, path in outs:
+        if any(p.exists() and path.exists() and os.path.samefile(p, path) for p in inputs):
+            return f"{flag} {path} is the quilt image being read; choose another {flag}"
+        try:
+            check_new_file(path, flag=flag, force=args.force)
+        except OutputError as e:
+            return str(e)
+    if args.save_quilt and Path(args.save_quilt).absolute() == Path(args.out).absolute():
+        return "--out and --save-quilt name the same file; give two names"
+    return ""
 
 
 def _interleave_gl(quilt, layout, shader, filter_mode, fit, flip_y):

@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="FILE.json",
-        help="write latency/FPS/restart metrics",
+        help="write latency/FPS/restart metrics (rewritten twice a second; checked before the call starts)",
     )
 
 
@@ -65,6 +65,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.remote and not args.expose:
         return fail("--remote needs --expose HOST:PORT so the remote role can reach this machine")
+    if args.metrics_out is not None:
+        from app.outputs import OutputError, check_new_file
+
+        try:
+            check_new_file(args.metrics_out, flag="--metrics-out")
+        except OutputError as e:
+            return fail(str(e))
     try:
         source = resolve_source(args.source, pick=None if args.headless else first_run_picker(args))
         gpus = count_cuda_gpus()

@@ -8,6 +8,9 @@ Writes into DIR (default: ``<photo name>-prepared`` beside the current folder):
 - ``landmarks.png``: the crop with the landmarks and the five alignment points drawn;
 - ``prepared.json``: ``cam2world``, ``intrinsics``, yaw/pitch/roll in degrees, the
   landmarks in crop pixels, ``crop_from_frame`` and the quality report.
+
+Files already in DIR under these names are not replaced without ``--force``; that and whether
+DIR can take files are checked before the photo is prepared.
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=None, metavar="DIR", help="output folder (default: PHOTO-prepared)"
     )
     p.add_argument("--keep-background", action="store_true", help="skip matting (matte = 1 everywhere)")
+    p.add_argument("--force", action="store_true", help="replace files already in the output folder")
+
+
+#: The files written into the output folder.
+FILES = ("crop.png", "matte.png", "matted.png", "landmarks.png", "prepared.json")
 
 
 def _landmark_overlay(obs):  # FaceObservation -> H x W x 3 uint8
@@ -48,28 +56,23 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
+    from app.outputs import OutputError, check_folder_writable, refuse_existing
     from pipeline.tracking import PhotoConfig, PhotoError, PhotoPreprocessor, load_image
 
     config = PhotoConfig(matte=None) if args.keep_background else PhotoConfig()
-    try:
-        rgb = load_image(args.photo)  # fails fast, before the MediaPipe graphs are built
-        with PhotoPreprocessor(config) as pp:
-            obs = pp.prepare(rgb, name=str(args.photo))
-    except PhotoError as e:
-        print(f"voodoo-holo prepare: {e}", file=sys.stderr)
-        return 1
     out = args.out if args.out is not None else Path(f"{args.photo.stem}-prepared")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        print(f"voodoo-holo prepare: cannot create the output folder {out}: {e.strerror}", file=sys.stderr)
+        rgb = load_image(args.photo)  # fails fast, before the MediaPipe graphs are built
+        check_folder_writable(out)
+        if not args.force:
+            refuse_existing([out / name for name in FILES])
+        with PhotoPreprocessor(config) as pp:
+            obs = pp.prepare(rgb, name=str(args.photo))
+    except (PhotoError, OutputError) as e:
+        print(f"voodoo-holo prepare: {e}", file=sys.stderr)
         return 1
     q = obs.extras["quality"]
     yaw, pitch, roll = obs.camera.yaw_pitch_roll_deg()
-    Image.fromarray(obs.extras["crop_unmatted_rgb_u8"]).save(out / "crop.png")
-    Image.fromarray(np.round(obs.matte * 255).astype(np.uint8)).save(out / "matte.png")
-    Image.fromarray(obs.crop_rgb_u8).save(out / "matted.png")
-    Image.fromarray(_landmark_overlay(obs)).save(out / "landmarks.png")
     record = {
         "photo": str(args.photo),
         "frame_size": list(obs.frame_size),
@@ -87,9 +90,18 @@ def run(args: argparse.Namespace) -> int:
             "faces +z); intrinsics normalised by the image size; pixels: (0,0) is the corner of the "
             "top-left pixel; yaw>0: camera towards the subject's left, pitch>0: camera above."
         ),
-        "files": ["crop.png", "matte.png", "matted.png", "landmarks.png"],
+        "files": list(FILES[:-1]),
     }
-    (out / "prepared.json").write_text(json.dumps(record, indent=1))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(obs.extras["crop_unmatted_rgb_u8"]).save(out / "crop.png")
+        Image.fromarray(np.round(obs.matte * 255).astype(np.uint8)).save(out / "matte.png")
+        Image.fromarray(obs.crop_rgb_u8).save(out / "matted.png")
+        Image.fromarray(_landmark_overlay(obs)).save(out / "landmarks.png")
+        (out / "prepared.json").write_text(json.dumps(record, indent=1))
+    except OSError as e:
+        print(f"voodoo-holo prepare: cannot write into {out}: {e.strerror or e}", file=sys.stderr)
+        return 1
     print(
         f"{args.photo}: face {q.face_size_px:.0f} px, yaw {yaw:+.1f} deg, pitch {pitch:+.1f} deg, "
         f"roll {roll:+.1f} deg; wrote {out}/ (crop, matte, matted, landmarks, prepared.json)"

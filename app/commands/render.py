@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=Path("."),
         metavar="PATH",
-        help="output folder (default: the current folder), or a .mp4 file name for --format quilt/sbs",
+        help="output folder (default: the current folder), or the .mp4 file to write for --format quilt/sbs "
+        "(used as given; Looking Glass software reads a quilt's layout from a name like me_qs6x4a0.75.mp4)",
     )
     p.add_argument(
         "--format",
@@ -60,8 +61,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue an interrupted render: keep the frames already in the output and render the rest",
+        help="continue an interrupted render: keep the frames already in the output and render the rest "
+        "(only with the same source, driver and settings as before)",
     )
+    p.add_argument("--force", action="store_true", help="replace outputs that already exist")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             max_frames=args.frames,
             crf=args.crf,
             resume=args.resume,
+            force=args.force,
             audio=not args.no_audio,
         )
     except (ChoiceError, ValueError) as e:  # a bad option value or a missing weights file
@@ -138,4 +142,11 @@ def run(args: argparse.Namespace) -> int:
             f"note: no face in {result.frames_without_face} of {result.frames_total} driver frames; "
             "the last pose was held there"
         )
+    if result.frames_not_finite:
+        print(
+            f"{PROG}: {result.frames_not_finite} of {result.frames_rendered} rendered frames are broken "
+            f"({result.not_finite_reason}); check the weights with 'voodoo-holo doctor', or use --precision float32",
+            file=sys.stderr,
+        )
+        return 1
     return 0

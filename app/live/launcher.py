@@ -3,25 +3,37 @@
 * Each role runs ``python -m app.live CONFIG_JSON`` with ``CUDA_VISIBLE_DEVICES`` set
   from the layout before the child imports torch (GPU pinning).
 * Endpoints are ``ipc://`` files in a private run folder (removed at exit), so nothing listens
-  on the network.
+  on the network. The folder is locked while the launcher lives; the folders of launchers that
+  died without removing theirs (SIGKILL) are removed at the next start (:mod:`app.live.rundir`).
 * Every role sends heartbeats (with its statistics) to the launcher. A role whose process
   exits, or that misses heartbeats for ``hang_timeout_s``, is killed and restarted with
-  exponential backoff while the other roles go on.
+  exponential backoff while the other roles go on. Start-up work (loading weights, preparing
+  the photo, opening the camera, fetching the source, the first render) is not held to that
+  deadline: until a role has done its first unit of work (:data:`FIRST_WORK`: a captured frame,
+  a scene, a batch of views, a presented frame), a silence of up to ``startup_timeout_s`` is
+  allowed. In the metrics, ``startup_s`` is how long that took and ``startup_gap_s`` the longest
+  silence during it.
+* Each capture process numbers its frames from its own block of sequence numbers
+  (``seq_base``), so a restarted capture's frames are newer than every frame before them.
+* A role that cannot run (exit code :data:`~app.live.roles.EXIT_CONFIG`: no face in the photo,
+  no webcam, bad weights) ends the call; the launcher's last line, on stderr, repeats the
+  role's message (each role's stderr passes through the launcher, which keeps its last line).
 * Ctrl-C, SIGTERM, the compositor's window being closed, or ``duration_s`` ends the call: every
   child gets SIGTERM, then SIGKILL after a grace period; no process or ipc file is left behind.
-* ``metrics_out``: a JSON file rewritten every couple of seconds and at exit with each role's
-  name, current pid, restarts and statistics (latency percentiles, FPS, drops).
+* ``metrics_out``: a JSON file rewritten twice a second and at exit with each role's name,
+  current pid, restarts and statistics (latency percentiles, FPS, drops). A file that can no
+  longer be written is reported once; the call goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,17 +45,33 @@ from app.compose import AvatarChoice, OutputChoice, ViewPlan, plan_views, quilt_
 from app.live.layouts import Layout, RoleSpec
 from app.live.netsec import free_port_range, split_host_port
 from app.live.roles import EXIT_CONFIG
+from app.live.rundir import RunFolder, sweep_dead_run_folders
 from app.live.runtime import RoleConfig
 from app.platform import link_transport
 from pipeline.messages import heartbeat_from_message
 from pipeline.wire import WireError, decode
 
-__all__ = ["CONFIG_PORT_OFFSET", "LINKS", "CallSettings", "Launcher"]
+__all__ = ["CONFIG_PORT_OFFSET", "FIRST_WORK", "LINKS", "SEQ_BLOCK", "CallSettings", "Launcher"]
 
 #: The links of a live call; on tcp, link i listens on the base port + i.
 LINKS = ("heartbeat", "frames", "scene", "source", "views", "ready", "grant")
 #: Remote workers ask for their role's configuration on the base port + this.
 CONFIG_PORT_OFFSET = len(LINKS)
+
+#: The counter (in its heartbeats) whose first increment ends a role's start-up.
+FIRST_WORK = {
+    "capture": "frames_captured",
+    "estimator": "scenes_sent",
+    "renderer": "batches_sent",
+    "compositor": "frames_presented",
+}
+
+#: Wait before the first restart of a role; each further restart in a row waits twice as long (8 s at most).
+FIRST_BACKOFF_S = 0.2
+
+#: Sequence numbers each capture process may use: the n-th capture process of a call numbers
+#: its frames from ``n * SEQ_BLOCK`` (2**32 frames: years at webcam rates).
+SEQ_BLOCK = 1 << 32
 
 
 @dataclass
@@ -73,7 +101,7 @@ class CallSettings:
     heartbeat_s: float = 0.5
     hang_timeout_s: float = 5.0
     startup_timeout_s: float = 120.0
-    metrics_interval_s: float = 1.0
+    metrics_interval_s: float = 0.5
     expose: str | None = None
     remote_roles: tuple[str, ...] = ()
 
@@ -92,25 +120,60 @@ class _Child:
     started_at: float = 0.0
     last_seen: float = 0.0
     heartbeats: int = 0
+    running: bool = False  # it has done its first unit of work: start-up is over
+    startup_s: float | None = None  # how long the current process took to start
+    startup_gap_s: float = 0.0  # the longest silence while it was starting
+    launches: int = 0  # processes started (or configurations served) for this role
     restarts: int = 0
-    backoff_s: float = 0.5
+    backoff_s: float = FIRST_BACKOFF_S
     restart_at: float | None = None
     last_stats: dict[str, Any] = field(default_factory=dict)
     exit_codes: list[int] = field(default_factory=list)
     remote: bool = False
     remote_pid: int | None = None
+    last_message: str = ""  # the current process's last line of its own on stderr
+    stderr_thread: threading.Thread | None = None
 
 
 class Launcher:
     """Spawn, supervise and stop the process graph of one live call."""
 
-    def __init__(self, layout: Layout, settings: CallSettings, *, log=print) -> None:
+    def __init__(self, layout: Layout, settings: CallSettings, *, log=print, error_log=None) -> None:
         self.layout = layout
         self.settings = settings
         self.log = log
-        self.run_dir = Path(tempfile.mkdtemp(prefix="voodoo-holo-"))
+        self.error_log = error_log or (lambda message: print(message, file=sys.stderr, flush=True))
         if settings.plan.views.num_views != layout.num_views:
             layout = self.layout = layout.with_views(settings.plan.views.num_views)
+        unknown = set(settings.remote_roles) - {r.name for r in layout.roles}
+        if unknown:
+            raise ValueError(
+                f"--remote {sorted(unknown)}: no such role (roles: {[r.name for r in layout.roles]})"
+            )
+        for spec in layout.roles:
+            if spec.role in ("estimator", "compositor") and spec.name in settings.remote_roles:
+                raise ValueError(
+                    f"{spec.name} binds its links and must run here; only capture and renderers can be remote"
+                )
+        try:
+            self._run_folder = RunFolder()
+        except OSError as e:
+            raise ValueError(f"cannot create the call's run folder: {e}") from e
+        self.run_dir = self._run_folder.path
+        try:
+            self._setup(layout, settings)
+        except zmq.ZMQError as e:
+            self._close_links()
+            self._run_folder.remove()
+            raise ValueError(f"cannot open the call's links: {e}") from e
+        except BaseException:
+            self._close_links()
+            self._run_folder.remove()
+            raise
+
+    def _setup(self, layout: Layout, settings: CallSettings) -> None:
+        self.config_sock: zmq.Socket | None = None
+        self.curve: Any = None
         links = LINKS
         self.bind_endpoints: dict[str, str] = {}
         server_key: str | None = None
@@ -133,11 +196,6 @@ class Launcher:
             server_key = self.keypair.public_text
         else:
             self.endpoints = {k: f"ipc://{self.run_dir / k}" for k in links}
-        unknown = set(settings.remote_roles) - {r.name for r in layout.roles}
-        if unknown:
-            raise ValueError(
-                f"--remote {sorted(unknown)}: no such role (roles: {[r.name for r in layout.roles]})"
-            )
         self.children: dict[str, _Child] = {}
         for spec in layout.roles:
             cfg = RoleConfig(
@@ -158,13 +216,7 @@ class Launcher:
                 launcher_pid=os.getpid(),
             )
             self.children[spec.name] = _Child(spec, cfg, remote=spec.name in settings.remote_roles)
-            if cfg.role in ("estimator", "compositor") and spec.name in settings.remote_roles:
-                raise ValueError(
-                    f"{spec.name} binds its links and must run here; only capture and renderers can be remote"
-                )
         self.ctx = zmq.Context()
-        self.curve = None
-        self.config_sock = None
         self.hb = self.ctx.socket(zmq.PULL)
         self.hb.setsockopt(zmq.LINGER, 0)
         if self.expose:
@@ -184,20 +236,65 @@ class Launcher:
         self.failed = False
         self._stop = False
         self._last_metrics = 0.0
+        self._metrics_error = ""
+
+    def _close_links(self) -> None:
+        """Close the launcher's own sockets and context (those that were opened)."""
+        for sock in (getattr(self, "hb", None), getattr(self, "config_sock", None)):
+            if sock is not None:
+                sock.close(linger=0)
+        if getattr(self, "curve", None) is not None:
+            self.curve.close()
+        ctx = getattr(self, "ctx", None)
+        if ctx is not None:
+            ctx.term()
 
     # -- processes -----------------------------------------------------------------------
+    def _next_config(self, child: _Child) -> RoleConfig:
+        """The role's configuration for its next process (a capture gets a new block of seqs)."""
+        child.config.seq_base = child.launches * SEQ_BLOCK if child.spec.role == "capture" else 0
+        child.launches += 1
+        return child.config
+
     def _spawn(self, child: _Child) -> None:
         env = {**os.environ, **child.spec.env(), "PYTHONUNBUFFERED": "1"}
+        config = self._next_config(child)
         child.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.live", child.config.to_json()],
+            [sys.executable, "-m", "app.live", config.to_json()],
             env=env,
             stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
+        child.last_message = ""
+        child.stderr_thread = threading.Thread(
+            target=self._pass_stderr, args=(child, child.proc), name=f"stderr-{child.spec.name}", daemon=True
+        )
+        child.stderr_thread.start()
         now = time.monotonic()
         child.started_at = now
         child.last_seen = now
         child.heartbeats = 0
+        child.running = False
+        child.startup_s = None
+        child.startup_gap_s = 0.0
+        child.last_stats = {}  # the statistics shown are always the current process's
         child.restart_at = None
+
+    @staticmethod
+    def _pass_stderr(child: _Child, proc: subprocess.Popen) -> None:
+        """Copy a role's stderr to ours, keeping its last line of its own (``[name] ...``)."""
+        assert proc.stderr is not None
+        prefix = f"[{child.spec.name}] "
+        with proc.stderr:
+            for raw in iter(proc.stderr.readline, b""):
+                text = raw.decode("utf-8", "replace")
+                try:
+                    sys.stderr.write(text)
+                    sys.stderr.flush()
+                except (OSError, ValueError):
+                    pass  # our own stderr is gone: keep draining so the role never blocks
+                if text.startswith(prefix) and child.proc is proc:
+                    child.last_message = text[len(prefix) :].strip()
 
     def start(self) -> None:
         from pipeline.shm import sweep_orphans
@@ -205,6 +302,8 @@ class Launcher:
         swept = sweep_orphans()  # shared memory left by a call whose processes were all killed
         if swept:
             self.log(f"removed {len(swept)} stale shared-memory segment(s)")
+        for folder, pid in sweep_dead_run_folders():  # left by launchers that were killed
+            self.log(f"removed the run folder {folder} of a call that ended without cleaning up (pid {pid})")
         self.log(
             f"starting {len(self.children)} processes ({self.layout.name} layout, {self.layout.num_views} views "
             f"at {self.settings.plan.views.width_px}x{self.settings.plan.views.height_px} px, "
@@ -262,8 +361,14 @@ class Launcher:
                 child.remote_pid = hb.pid
             elif child.proc is None or hb.pid != child.proc.pid:
                 continue  # a late heartbeat from a process that was replaced
-            child.last_seen = time.monotonic()
+            now = time.monotonic()
+            if not child.running:
+                child.startup_gap_s = max(child.startup_gap_s, now - child.last_seen)
+            child.last_seen = now
             child.heartbeats += 1
+            if not child.running and hb.counters.get(FIRST_WORK.get(child.spec.role, ""), 0) > 0:
+                child.running = True
+                child.startup_s = child.last_seen - child.started_at
             child.last_stats = hb.stats
             if hb.window_closed:
                 self.end_reason = "window closed"
@@ -298,19 +403,23 @@ class Launcher:
                 if code == EXIT_CONFIG:
                     # A configuration problem (no face in the photo, no webcam...): restarting cannot help.
                     child.exit_codes.append(code)
-                    self.end_reason = (
-                        self.end_reason or f"{child.spec.name} cannot run (see the message above)"
-                    )
+                    if child.stderr_thread is not None:
+                        child.stderr_thread.join(1.0)  # its last words are on their way
+                    why = child.last_message or "see the message above"
+                    self.end_reason = self.end_reason or f"{child.spec.name} cannot run: {why}"
                     self.failed = True
                     self._stop = True
                     continue
                 self._schedule_restart(child, f"exited with code {code}")
                 continue
-            limit = self.settings.hang_timeout_s if child.heartbeats else self.settings.startup_timeout_s
+            if child.running:
+                limit, what = self.settings.hang_timeout_s, "sent no heartbeat"
+            else:
+                limit, what = self.settings.startup_timeout_s, "did not finish starting"
             if now - child.last_seen > limit:
-                self._schedule_restart(child, f"sent no heartbeat for {now - child.last_seen:.1f} s")
+                self._schedule_restart(child, f"{what} for {now - child.last_seen:.1f} s")
             elif child.heartbeats and now - child.started_at > 10.0:
-                child.backoff_s = 0.5  # healthy for a while: reset the backoff
+                child.backoff_s = FIRST_BACKOFF_S  # healthy for a while: reset the backoff
 
     def _serve_config(self) -> None:
         """Answer remote workers asking for their role's configuration."""
@@ -329,7 +438,7 @@ class Launcher:
                 json.dumps({"error": f"no remote role {name!r} here (remote roles: {remote})"}).encode()
             )
             return
-        cfg = child.config.to_json()
+        cfg = self._next_config(child).to_json()
         self.config_sock.send(json.dumps({"config": json.loads(cfg)}).encode())
         self.log(f"{name} joined from another host")
 
@@ -359,7 +468,10 @@ class Launcher:
             self.shutdown()
             for s, h in old.items():
                 signal.signal(s, h)
-        self.log(f"call ended: {self.end_reason}")
+        if self.failed:
+            self.error_log(f"voodoo-holo: the call ended: {self.end_reason}")
+        else:
+            self.log(f"call ended: {self.end_reason}")
         return 1 if self.failed else 0
 
     def shutdown(self, grace_s: float = 1.5) -> None:
@@ -376,13 +488,8 @@ class Launcher:
                 c.proc.kill()
                 c.proc.wait(timeout=2.0)
         self.write_metrics()
-        self.hb.close(linger=0)
-        if self.config_sock is not None:
-            self.config_sock.close(linger=0)
-        if self.curve is not None:
-            self.curve.close()
-        self.ctx.term()
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self._close_links()
+        self._run_folder.remove()
 
     # -- metrics -------------------------------------------------------------------------
     def metrics(self) -> dict[str, Any]:
@@ -398,6 +505,11 @@ class Launcher:
                 "restarts": c.restarts,
                 "exit_codes": c.exit_codes,
                 "heartbeats": c.heartbeats,
+                "startup_s": None if c.startup_s is None else round(c.startup_s, 3),
+                "startup_gap_s": round(c.startup_gap_s, 3),
+                # When its last heartbeat came, on the host's time.monotonic() clock (the clock of
+                # the messages' t_capture): lets a tool outside the call time what it sees.
+                "heartbeat_at_s": round(c.last_seen, 3) if c.heartbeats else None,
                 "stats": c.last_stats,
             }
         comp = self.children["compositor"].last_stats
@@ -424,11 +536,24 @@ class Launcher:
         }
 
     def write_metrics(self) -> None:
+        """Rewrite the metrics file (atomically). A failure is reported once and the call goes on."""
         self._last_metrics = time.monotonic()
         out = self.settings.metrics_out
         if out is None:
             return
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.metrics(), indent=2))
-        os.replace(tmp, out)
+        tmp = out.with_name(out.name + ".tmp")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.metrics(), indent=2))
+            os.replace(tmp, out)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            error = f"cannot write the metrics file {out}: {e.strerror or e}"
+            if error != self._metrics_error:
+                self.log(error)
+                self._metrics_error = error
+            return
+        if self._metrics_error:
+            self.log(f"metrics file {out} written again")
+            self._metrics_error = ""

@@ -173,6 +173,10 @@ def bundled_layouts() -> dict[str, Layout]:
     return out
 
 
+#: A layout file is a few hundred bytes; anything far larger is not one.
+MAX_LAYOUT_BYTES = 1 << 20
+
+
 def load_layout(name_or_path: str | Path) -> Layout:
     """A bundled layout by name (``seven-gpu``, ``one-gpu``, ``cpu``) or a JSON file."""
     bundled = bundled_layouts()
@@ -183,10 +187,16 @@ def load_layout(name_or_path: str | Path) -> Layout:
         raise LayoutError(
             f"no layout named {str(name_or_path)!r} (bundled: {', '.join(sorted(bundled))}) and no such file"
         )
+    if p.stat().st_size > MAX_LAYOUT_BYTES:
+        raise LayoutError(f"{p}: not a layout file (over {MAX_LAYOUT_BYTES // 1024} KB)")
     try:
         data = json.loads(p.read_text())
+    except RecursionError as e:  # nesting deeper than the parser's stack
+        raise LayoutError(f"{p}: not a layout file (JSON nested too deeply)") from e
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise LayoutError(f"{p}: not a readable JSON file ({e})") from e
+    except ValueError as e:  # an integer of more than 4300 digits
+        raise LayoutError(f"{p}: not a layout file (a number with thousands of digits)") from e
     return layout_from_dict(data, str(p))
 
 

@@ -94,7 +94,9 @@ def run_capture(rt: RoleRuntime) -> int:
                 continue
             if not t.face.tracked:
                 rt.stats.count("face_lost_held")
-            if rt.send(out, driver_frame_to_message(t.face), drop_key="frames_dropped_busy"):
+            msg = driver_frame_to_message(t.face)
+            msg.seq += cfg.seq_base  # this process's block: newer than any earlier capture's frames
+            if rt.send(out, msg, drop_key="frames_dropped_busy"):
                 rt.stats.tick("frames_sent")
         log.info("capture: the driver ended")
         rt.heartbeat(force=True, driver_ended=True)

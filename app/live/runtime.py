@@ -63,6 +63,8 @@ class RoleConfig:
         curve_server_key: the launcher machine's public key when links are on tcp (CURVE).
         heartbeat_s: heartbeat period.
         launcher_pid: the role exits when this process disappears (no orphans).
+        seq_base: added to a capture's frame numbers; the launcher gives each capture process
+            its own block, so that ``seq`` keeps growing across capture restarts.
     """
 
     role: RoleName
@@ -83,6 +85,7 @@ class RoleConfig:
     curve_server_key: str | None = None
     heartbeat_s: float = 0.5
     launcher_pid: int = 0
+    seq_base: int = 0
 
     def __post_init__(self) -> None:
         if self.role not in ("capture", "estimator", "renderer", "compositor"):

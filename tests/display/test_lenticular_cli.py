@@ -115,5 +115,5 @@ def test_remember_stores_the_calibration_for_later_runs(tmp_path, capsys):
     common = ["lenticular", "--test-pattern", "--out", str(out), "--backend", "numpy"]
     assert cli.main([*common, "--calibration", str(cal_path), "--remember"]) == 0
     cal_path.unlink()
-    assert cli.main(common) == 0  # no --calibration: the stored copy is used
+    assert cli.main([*common, "--force"]) == 0  # no --calibration: the stored copy is used
     assert "calibration from settings" in capsys.readouterr().out

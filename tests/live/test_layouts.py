@@ -60,6 +60,22 @@ def test_malformed_layout_names_the_field(tmp_path, patch, message):
         load_layout(p)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{" + '"a":{' * 50_000 + "}" * 50_001, "nested too deeply"),
+        ('{"name": "x", "num_views": ' + "9" * 5000 + "}", "thousands of digits"),
+        (" " * (2 << 20), "over 1024 KB"),
+        ("[1, 2", "not a readable JSON file"),
+    ],
+)
+def test_hostile_layout_files_are_refused_with_a_layout_error(tmp_path, text, message):
+    path = tmp_path / "layout.json"
+    path.write_text(text)
+    with pytest.raises(LayoutError, match=message):
+        load_layout(path)
+
+
 def test_unknown_layout_name():
     with pytest.raises(LayoutError, match="bundled"):
         load_layout("twelve-gpu")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.compose import AvatarChoice, plan_views
-from app.render import RenderConfig, output_paths, sample_driver, sample_source
+from app.render import RenderConfig, output_paths, record_path, sample_driver, sample_source
 from display.quilt import parse_quilt_filename
 from display.video import VideoError, probe_video
 
@@ -26,10 +26,18 @@ def test_output_names(tmp_path: Path) -> None:
     cfg = RenderConfig(source=Path("photos/me.jpg"), driver=Path("d.mp4"), out=tmp_path)
     [quilt] = output_paths(cfg)
     assert quilt == tmp_path / "me_qs6x4a0.75.mp4" and parse_quilt_filename(quilt) == (6, 4, 0.75)
+    # A file name given with --out is used as given, with or without the quilt tag.
     named = RenderConfig(source=Path("me.jpg"), driver=Path("d.mp4"), out=tmp_path / "take2.mp4")
-    assert output_paths(named) == [tmp_path / "take2_qs6x4a0.75.mp4"]
+    assert output_paths(named) == [tmp_path / "take2.mp4"]
+    assert record_path(named) == tmp_path / "take2.render.json"
+    tagged = RenderConfig(source=Path("me.jpg"), driver=Path("d.mp4"), out=tmp_path / "t_qs6x4a0.75.mp4")
+    assert output_paths(tagged) == [tmp_path / "t_qs6x4a0.75.mp4"]
     sbs = RenderConfig(source=Path("me.jpg"), driver=Path("d.mp4"), out=tmp_path, format="sbs")
     assert output_paths(sbs) == [tmp_path / "me_sbs.mp4"]
+    sbs_named = RenderConfig(
+        source=Path("me.jpg"), driver=Path("d.mp4"), out=tmp_path / "a.mp4", format="sbs"
+    )
+    assert output_paths(sbs_named) == [tmp_path / "a.mp4"]
     views = RenderConfig(
         plan=plan_views(3, 384),
         source=Path("me.jpg"),
@@ -38,6 +46,7 @@ def test_output_names(tmp_path: Path) -> None:
         format="views",
     )
     assert output_paths(views) == [tmp_path / "me_views" / f"view_0{v}.mp4" for v in range(3)]
+    assert record_path(views) == tmp_path / "me_views" / "render.json"
 
 
 @pytest.mark.parametrize(
@@ -46,6 +55,12 @@ def test_output_names(tmp_path: Path) -> None:
         ({"format": "gif"}, "format"),
         ({"max_frames": 0}, "number of frames"),
         ({"format": "views", "out": Path("x.mp4")}, "output folder"),
+        (
+            {"out": Path("x_qs8x3a0.75.mp4")},
+            "says the quilt is 8x3 at aspect 0.75, but this render makes 6x4",
+        ),
+        ({"out": Path("x_qs6x4a0.56.mp4")}, "name it x_qs6x4a0.75.mp4, or leave the _qs tag out"),
+        ({"resume": True, "force": True}, "give one"),
     ],
 )
 def test_config_refuses_bad_values(kwargs: dict, message: str) -> None:

@@ -180,8 +180,10 @@ def test_ctrl_c_keeps_a_playable_file_and_resume_finishes_it(tmp_path: Path) -> 
         reader.join(0.05)
     assert proc.poll() is None, f"the render ended before it could be interrupted: {seen['text'][-300:]}"
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=120)
-    reader.join(5)
+    proc.wait(timeout=120)
+    reader.join(30)  # the reader alone drains stderr (communicate() would race it for the last lines)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
     assert proc.returncode == 130, (out, seen["text"][-500:])
     assert "interrupted" in seen["text"] and "--resume" in seen["text"] and "Traceback" not in seen["text"]
     partial = probe_video(expected)
@@ -219,6 +221,8 @@ def test_ctrl_c_keeps_a_playable_file_and_resume_finishes_it(tmp_path: Path) -> 
     crashed.parent.mkdir()
     data = ref.paths[0].read_bytes()
     crashed.write_bytes(data[: int(len(data) * 0.6)])
+    record = ref.paths[0].with_name(ref.paths[0].stem + ".render.json")  # written with the first frame
+    (crashed.parent / record.name).write_bytes(record.read_bytes())
     survived = probe_video(crashed).frames
     assert 0 < survived < 50
     again = render_offline(
