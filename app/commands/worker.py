@@ -3,7 +3,7 @@
 On the launcher's machine::
 
     voodoo-holo --source me.jpg --expose 0.0.0.0:5600 --remote renderer-3
-    voodoo-holo keys --accept WORKER_KEY      # the key 'voodoo-holo keys' prints here
+    voodoo-holo keys --accept WORKER_KEY   # what 'voodoo-holo keys' prints on the worker's machine
 
 On the worker's machine::
 
