@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from app.compose import AvatarChoice, ViewPlan, plan_views
+from app.text import plural
 from display.quilt import quilt_filename
 from display.video import VideoError, VideoWriter, concat_videos, mux_audio, probe_video
 
@@ -305,7 +306,7 @@ def render_offline(
         outputs = _plan_outputs(config, frame_size, fps, log_fn)
         resume_at = min(o.start for o in outputs)
         if total is not None and resume_at >= total:
-            log_fn(f"{outputs[0].path} already holds all {total} frames; nothing to render")
+            log_fn(f"{outputs[0].path} already holds all {plural(total, 'frame')}; nothing to render")
             return _finish(config, outputs, total, 0, resume_at, 0, fps, frame_size, False, t0)
         views = config.plan.views
         if config.format == "sbs":
@@ -329,7 +330,7 @@ def render_offline(
             log_fn(f"source: {source_path} ({config.avatar.backend} avatar)")
             log_fn(
                 f"driver: {src.description}"
-                + (f", {total} frames" if total is not None else "")
+                + (f", {plural(total, 'frame')}" if total is not None else "")
                 + (f"; resuming at frame {resume_at}" if resume_at else "")
             )
             names = (
@@ -459,7 +460,12 @@ def _loop(
         tracker.close()
     if not interrupted and frames and len(pending) == frames:
         raise RenderError(
-            f"no face found in any of the {frames} driver frames; use a video where a face is clearly visible"
+            (
+                "no face found in the driver frame"
+                if frames == 1
+                else f"no face found in any of the {frames} driver frames"
+            )
+            + "; use a video where a face is clearly visible"
         )
     return frames, rendered, no_face, interrupted
 

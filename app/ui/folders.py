@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from app.text import plural
 from app.ui.photo_grid import Rect
 from pipeline.capture import IMAGE_SUFFIXES
 
@@ -25,17 +26,11 @@ __all__ = [
     "PathField",
     "count_photos",
     "likely_folders",
-    "plural",
     "short_path",
 ]
 
 #: Entries shown at most in the list of likely folders.
 MAX_ENTRIES = 7
-
-
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """``1 photo``, ``2 photos`` (``words`` for an irregular plural)."""
-    return f"{n} {word if n == 1 else (words or word + 's')}"
 
 
 def count_photos(folder: Path) -> int:

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from app.ui.folders import FolderChooser, FolderEntry, OpenFolder, likely_folders, plural, short_path
+from app.text import plural
+from app.ui.folders import FolderChooser, FolderEntry, OpenFolder, likely_folders, short_path
 from app.ui.glwindow import ImageLayer, key_name, open_window
 from app.ui.orbit import Failed, OrbitFrame, OrbitPreview, Prepared
 from app.ui.photo_grid import Action, PhotoItem, SelectionState

@@ -11,13 +11,13 @@ import pytest
 from PIL import Image
 from ui_support import astronaut_rgb
 
+from app.text import plural, signed
 from app.ui.folders import (
     FolderChooser,
     FolderEntry,
     OpenFolder,
     PathField,
     likely_folders,
-    plural,
     short_path,
 )
 from app.ui.photo_grid import Rect
@@ -55,6 +55,7 @@ def test_short_paths_and_plurals(tmp_path):
     assert short_path(tmp_path / "a" / "b", tmp_path) == "~/a/b"
     assert short_path(tmp_path, tmp_path) == "~"
     assert short_path(Path("/elsewhere/x"), tmp_path) == "/elsewhere/x"
+    assert (signed(-0.04), signed(-0.4, 0), signed(3.26), signed(-12.0, 0)) == ("+0.0", "+0", "+3.3", "-12")
     assert (plural(1, "photo"), plural(0, "photo"), plural(2, "person", "people")) == (
         "1 photo",
         "0 photos",
