@@ -7,6 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import zmq
 
 from app.cli import main
@@ -109,4 +110,27 @@ def test_readme_key_commands_work_pasted_into_bash(capsys):
     argv = _as_bash_reads(f"voodoo-holo keys {old.group(1)}")
     assert parse_public_key(argv[2]) == parse_public_key(example.group(1))
     assert main(argv) == 0
+    capsys.readouterr()
+
+
+def test_the_prompt_takes_a_pasted_key_in_either_form(monkeypatch, capsys):
+    """Calling an unknown address from a terminal: the key pasted at the prompt, as printed
+    (shareable form) or an older key pasted with the quotes a shell needed, then 'y'."""
+    import io
+    from argparse import Namespace
+
+    from app.commands.call import _peer_key
+    from app.paths import user_paths
+    from pipeline.security import KnownPeers, SecurityError
+
+    for pasted, host in ((None, "h1:1"), ("quoted", "h2:2")):
+        key = _z85_key_starting_with("-")
+        text = shareable_key(key) if pasted is None else f"'{key}'"
+        monkeypatch.setattr("sys.stdin", io.StringIO(f"  {text}  \ny\n"))
+        known = KnownPeers.load(user_paths().known_peers_file)
+        assert _peer_key(Namespace(peer_key=None), known, host, interactive=True) == key.encode()
+        assert KnownPeers.load(user_paths().known_peers_file).key_for_host(host).key == key
+    monkeypatch.setattr("sys.stdin", io.StringIO("vhk1_abc\n"))
+    with pytest.raises(SecurityError, match="cut short"):
+        _peer_key(Namespace(peer_key=None), known, "h3:3", interactive=True)
     capsys.readouterr()
