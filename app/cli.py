@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from app import __version__
+from app.commands.keys import join_key_values
 from app.config import ConfigError
 
 
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["live", *argv]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_key_values(argv))
     cmd = _BY_NAME[args.command]
     mod = _load(cmd)
     if mod is None or not hasattr(mod, "run"):

@@ -55,6 +55,7 @@ import numpy as np
 from app.compose import AvatarChoice, ViewPlan, plan_views
 from app.outputs import OutputError, check_folder_writable, refuse_existing
 from app.render_record import RecordError, RenderRecord, file_sha256, folder_sha256
+from app.text import plural
 from display.quilt import format_aspect, parse_quilt_filename, quilt_filename
 from display.video import VideoError, VideoWriter, concat_videos, mux_audio, probe_video
 
@@ -448,7 +449,7 @@ def render_offline(
         outputs = _plan_outputs(config, frame_size, fps, record, log_fn)
         resume_at = min(o.start for o in outputs)
         if total is not None and resume_at >= total:
-            log_fn(f"{outputs[0].path} already holds all {total} frames; nothing to render")
+            log_fn(f"{outputs[0].path} already holds all {plural(total, 'frame')}; nothing to render")
             return _finish(config, outputs, _Loop(frames=total), resume_at, fps, frame_size, t0)
         if config.format == "quilt" and config.out_file and parse_quilt_filename(config.out) is None:
             tagged = quilt_filename(config.out.stem, config.plan.quilt, ".mp4")
@@ -478,7 +479,7 @@ def render_offline(
             log_fn(f"source: {source_path} ({config.avatar.backend} avatar)")
             log_fn(
                 f"driver: {src.description}"
-                + (f", {total} frames" if total is not None else "")
+                + (f", {plural(total, 'frame')}" if total is not None else "")
                 + (f"; resuming at frame {resume_at}" if resume_at else "")
             )
             names = (
@@ -674,8 +675,12 @@ class _Loop:
             tracker.close()
         if not self.interrupted and self.frames and len(pending) == self.frames:
             raise RenderError(
-                f"no face found in any of the {self.frames} driver frames; "
-                "use a video where a face is clearly visible"
+                (
+                    "no face found in the driver frame; "
+                    if self.frames == 1
+                    else f"no face found in any of the {self.frames} driver frames; "
+                )
+                + "use a video where a face is clearly visible"
             )
 
 

@@ -5,11 +5,24 @@ with CURVE. Each machine has one long-lived keypair; peers exchange public keys 
 (``voodoo-holo keys`` prints it) and accept each other, like SSH's ``known_hosts``:
 
 >>> kp = load_or_create_keypair(keys_dir)                  # doctest: +SKIP
->>> kp.public_text, fingerprint(kp.public)                 # doctest: +SKIP
+>>> kp.shareable, fingerprint(kp.public)                   # doctest: +SKIP
 >>> peers = KnownPeers.load(peers_file); peers.add(other_key, name="alice")   # doctest: +SKIP
 
 The folders are the caller's choice (the app keeps them in the user's config folder,
 ``app.paths.UserPaths.keys_dir`` / ``known_peers_file``).
+
+Two written forms of a public key:
+
+* **Z85**, ZeroMQ's own (40 characters): what sockets take and what the files store. Its alphabet
+  holds ``& < > $ ( ) = . ; ?`` and more, so a Z85 key pasted into a shell breaks the command,
+  and one starting with ``-`` reads as an option.
+* **the shareable form** (:func:`shareable_key`), which is what people see and paste:
+  ``vhk1_`` + 56 characters of lower-case base32 (``a-z``, ``2-7``) encoding the 32 key bytes and
+  the first 3 bytes of their SHA-256. Nothing in it means anything to a shell, it never starts
+  with ``-``, a double click selects all of it, and a mistyped character is caught by the check
+  bytes instead of silently naming another key.
+
+:func:`parse_public_key` reads both (and either one wrapped in quotes) and returns Z85.
 
 * :func:`configure_server` / :func:`configure_client` set the CURVE options of a socket; the
   client pins the server key it was told to trust.
@@ -46,11 +59,17 @@ __all__ = [
     "load_or_create_keypair",
     "parse_public_key",
     "SecurityError",
+    "SHAREABLE_PREFIX",
+    "shareable_key",
     "start_authenticator",
 ]
 
 KEY_NAME = "this-machine"
 KNOWN_PEERS_FILE = "known_peers.json"
+#: How a shareable key begins ("voodoo-holo key", format 1).
+SHAREABLE_PREFIX = "vhk1_"
+_CHECK_BYTES = 3  # 32 key bytes + 3 check bytes = 280 bits = exactly 56 base32 characters
+_SHAREABLE_CHARS = 56
 
 
 class SecurityError(ValueError):
@@ -66,24 +85,83 @@ class Keypair:
 
     @property
     def public_text(self) -> str:
+        """The public key in Z85, for sockets and files (not for people: see :attr:`shareable`)."""
         return self.public.decode("ascii")
+
+    @property
+    def shareable(self) -> str:
+        """The public key as people copy and paste it (:func:`shareable_key`)."""
+        return shareable_key(self.public)
+
+
+def _check(raw: bytes) -> bytes:
+    return hashlib.sha256(raw).digest()[:_CHECK_BYTES]
+
+
+def shareable_key(public_key: str | bytes) -> str:
+    """``vhk1_`` + lower-case base32 of the key and its check bytes: safe to paste into any shell.
+
+    >>> shareable_key(b"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7")[:20]
+    'vhk1_kt6lujhjgjezney'
+    """
+    raw = zmq.utils.z85.decode(parse_public_key(public_key))
+    return SHAREABLE_PREFIX + base64.b32encode(raw + _check(raw)).decode("ascii").lower()
+
+
+_HOW = (
+    f"a public key is '{SHAREABLE_PREFIX}' and {_SHAREABLE_CHARS} letters and digits "
+    "(or 40 characters in the older Z85 form), as 'voodoo-holo keys' prints it"
+)
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1].strip()
+    return text
 
 
 def parse_public_key(text: str | bytes) -> bytes:
-    """Validate a Z85 public key (40 characters) as typed or pasted by a user."""
-    raw = text.encode("ascii", "replace") if isinstance(text, str) else bytes(text)
-    raw = raw.strip()
+    """A public key as typed or pasted by a user, in either form (see the module notes) -> Z85.
+
+    Surrounding white space and one pair of quotes are ignored. Raises :class:`SecurityError`
+    with what is wrong: the length, a character outside the alphabet, or a check that fails
+    (a mistyped character).
+    """
+    if isinstance(text, bytes | bytearray | memoryview):
+        text = bytes(text).decode("ascii", "replace")
+    text = _unquote(text)
+    if text[: len(SHAREABLE_PREFIX)].lower() == SHAREABLE_PREFIX:
+        return _parse_shareable(text)
+    raw = text.encode("ascii", "replace")
     if len(raw) != 40:
-        raise SecurityError(
-            f"a public key is 40 characters (as printed by 'voodoo-holo keys'), got {len(raw)}: {raw[:60]!r}"
-        )
+        raise SecurityError(f"{_HOW}; got {len(raw)} characters: {text[:70]!r}")
     try:
         decoded = zmq.utils.z85.decode(raw)
     except (ValueError, KeyError, TypeError) as e:
-        raise SecurityError(f"{raw.decode('ascii', 'replace')!r} is not a Z85 public key: {e}") from e
+        raise SecurityError(f"{text!r} is not a public key ({_HOW}): {e}") from e
     if len(decoded) != 32:
-        raise SecurityError(f"{raw!r} does not decode to a 32-byte CURVE key")
+        raise SecurityError(f"{text!r} does not decode to a 32-byte CURVE key")
     return raw
+
+
+def _parse_shareable(text: str) -> bytes:
+    body = text[len(SHAREABLE_PREFIX) :]
+    if len(body) != _SHAREABLE_CHARS:
+        raise SecurityError(
+            f"{_HOW}; this one has {len(body)} after '{SHAREABLE_PREFIX}': was it cut short when copied?"
+        )
+    try:
+        data = base64.b32decode(body.upper())
+    except ValueError as e:
+        bad = sorted({c for c in body.lower() if c not in "abcdefghijklmnopqrstuvwxyz234567"})
+        raise SecurityError(
+            f"{text!r} has characters a key never holds ({' '.join(bad) or e}); copy it again"
+        ) from e
+    raw, check = data[:32], data[32:]
+    if check != _check(raw):
+        raise SecurityError(f"{text!r} is mistyped (its check characters do not match); copy it again")
+    return zmq.utils.z85.encode(raw)
 
 
 def fingerprint(public_key: str | bytes) -> str:
@@ -197,7 +275,11 @@ class KnownPeers:
         return peer
 
     def remove(self, key_or_name: str) -> KnownPeer | None:
-        match = next((p for p in self.peers if key_or_name in (p.key, p.name, p.fingerprint)), None)
+        try:
+            key = parse_public_key(key_or_name).decode("ascii")
+        except SecurityError:
+            key = key_or_name
+        match = next((p for p in self.peers if key_or_name in (p.name, p.fingerprint) or p.key == key), None)
         if match is not None:
             self.peers.remove(match)
             self.save()

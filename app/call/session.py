@@ -42,7 +42,7 @@ from pipeline.call.media import (
 )
 from pipeline.call.transport import LinkError, LinkSettings, PeerLink
 from pipeline.messages import AudioBlock, audio_from_message, audio_to_message
-from pipeline.security import Keypair, KnownPeers, fingerprint
+from pipeline.security import Keypair, KnownPeers, fingerprint, shareable_key
 from pipeline.stats import Stats
 from pipeline.wire import Message, WireError
 
@@ -161,7 +161,7 @@ class CallSession:
                     continue
             self.log(
                 f"refused a call from an unknown key {fp}. To accept it: "
-                f"voodoo-holo keys --accept {key.decode('ascii')}"
+                f"voodoo-holo keys --accept {shareable_key(key)}"
             )
 
     # -- threads -----------------------------------------------------------------------

@@ -105,6 +105,6 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(e))
     if args.expose:
         print(
-            f"links on tcp at {args.expose}, encrypted (CURVE); this machine's key: {launcher.keypair.public_text}"
+            f"links on tcp at {args.expose}, encrypted (CURVE); this machine's key: {launcher.keypair.shareable}"
         )
     return launcher.run()

@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from app.outputs import OutputError, check_folder_writable, refuse_existing
+    from app.text import signed
     from pipeline.tracking import PhotoConfig, PhotoError, PhotoPreprocessor, load_image
 
     config = PhotoConfig(matte=None) if args.keep_background else PhotoConfig()
@@ -103,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"voodoo-holo prepare: cannot write into {out}: {e.strerror or e}", file=sys.stderr)
         return 1
     print(
-        f"{args.photo}: face {q.face_size_px:.0f} px, yaw {yaw:+.1f} deg, pitch {pitch:+.1f} deg, "
-        f"roll {roll:+.1f} deg; wrote {out}/ (crop, matte, matted, landmarks, prepared.json)"
+        f"{args.photo}: face {q.face_size_px:.0f} px, yaw {signed(yaw)} deg, pitch {signed(pitch)} deg, "
+        f"roll {signed(roll)} deg; wrote {out}/ (crop, matte, matted, landmarks, prepared.json)"
     )
     for w in q.warnings:
         print(f"  note: {w}")

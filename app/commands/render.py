@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from app.compose import ChoiceError
     from app.options import avatar_from_args, output_from_args, views_from_args
     from app.render import RenderConfig, RenderError, render_offline, sample_driver, sample_source
+    from app.text import plural
 
     source = args.source if args.source is not None else sample_source()
     driver = args.driver if args.driver is not None else sample_driver()
@@ -125,21 +126,21 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if result.interrupted:
         print(
-            f"interrupted: {where} holds the first {result.frames_in_output} frames and plays as it is; "
+            f"interrupted: {where} holds the first {plural(result.frames_in_output, 'frame')} and plays as it is; "
             "run the same command with --resume to finish it",
             file=sys.stderr,
         )
         return 130
     secs = result.frames_total / result.fps
     print(
-        f"wrote {where.resolve()}: {result.frames_total} frames, {w}x{h}, {result.fps:.3g} fps ({secs:.1f} s)"
+        f"wrote {where.resolve()}: {plural(result.frames_total, 'frame')}, {w}x{h}, {result.fps:.3g} fps ({secs:.1f} s)"
         + (", with the driver's audio" if result.audio else "")
         + (f"; resumed at frame {result.resumed_from}" if result.resumed_from else "")
         + f"; rendered in {result.elapsed_s:.0f} s"
     )
     if result.frames_without_face:
         print(
-            f"note: no face in {result.frames_without_face} of {result.frames_total} driver frames; "
+            f"note: no face in {result.frames_without_face} of {plural(result.frames_total, 'driver frame')}; "
             "the last pose was held there"
         )
     if result.frames_not_finite:

@@ -3,7 +3,8 @@
 Opens a window with the photos of FOLDER (default: your Pictures folder) ranked by how well
 they will work; selecting one shows its aligned crop, matte and an orbiting 3D preview from the
 avatar backend; "use this photo" stores it in your settings (``source_photo``) so that a plain
-``voodoo-holo`` starts a call with it.
+``voodoo-holo`` starts a call with it. Without photos there (a first run), the window offers the
+bundled sample photos, the folders of this computer that hold photos, and a path to type.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ def default_photos_folder() -> Path:
     return Path(platformdirs.user_pictures_dir())
 
 
+def sample_photos_folder() -> Path:
+    """The bundled sample portraits (``assets/samples``), offered on a first run."""
+    from importlib import resources
+
+    return Path(str(resources.files("assets.samples")))
+
+
 def detect_camera(spec: str) -> str | None:
     """The camera for 'take a photo': ``auto`` finds webcam 0 when one is present."""
     if spec == "none":
@@ -52,13 +60,31 @@ def detect_camera(spec: str) -> str | None:
         cap.release()
 
 
+def no_camera_note(spec: str) -> str:
+    """What the window says when C is pressed and there is no camera."""
+    if spec == "none":
+        return "The webcam is off (--camera none). Start 'voodoo-holo select' without it to take a photo."
+    where = " (no /dev/video* device)" if sys.platform.startswith("linux") else ""
+    return (
+        f"No webcam was found{where}. Connect one and open this window again, or give a video "
+        "or a folder of frames with --camera FILE."
+    )
+
+
 def choose_photo(folder: Path | None, avatar: AvatarChoice, camera: str = "auto") -> Path | None:
     """Open the selection window (its 3D preview uses ``avatar``); the chosen photo (already
     stored in the settings) or None."""
+    from app.paths import user_paths
     from app.ui.select_app import SelectApp, SelectOptions
 
+    pictures = default_photos_folder()
+    captures = user_paths().data_dir / "photos"  # where the window saves webcam photos
     opts = SelectOptions(
-        folder=(folder or default_photos_folder()).expanduser(), camera=detect_camera(camera)
+        folder=(folder or pictures).expanduser(),
+        camera=detect_camera(camera),
+        camera_note=no_camera_note(camera),
+        samples=sample_photos_folder(),
+        extra_folders=((pictures, "Pictures"), (captures, "Webcam photos")),
     )
     return SelectApp(opts, lambda: avatar.build(progress=False)).run()
 

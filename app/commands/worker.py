@@ -3,11 +3,11 @@
 On the launcher's machine::
 
     voodoo-holo --source me.jpg --expose 0.0.0.0:5600 --remote renderer-3
-    voodoo-holo keys --accept <this worker's public key>
+    voodoo-holo keys --accept WORKER_KEY   # what 'voodoo-holo keys' prints on the worker's machine
 
 On the worker's machine::
 
-    voodoo-holo worker --launcher studio-pc:5600 --server-key <launcher's public key> --name renderer-3
+    voodoo-holo worker --launcher studio-pc:5600 --server-key LAUNCHER_KEY --name renderer-3
 
 Every link is encrypted and authenticated with ZeroMQ CURVE: the worker only talks to the
 launcher holding ``--server-key``, and the launcher only accepts workers whose keys were
@@ -64,7 +64,7 @@ def fetch_config(launcher: str, server_key: str, name: str, timeout_s: float):
             raise RuntimeError(
                 f"the launcher at {host}:{port} did not answer within {timeout_s:g} s. Check the address, that it "
                 f"runs with --expose and --remote {name}, that --server-key is its key, and that it accepted this "
-                f"machine's key ({keypair.public_text}) with 'voodoo-holo keys --accept KEY'"
+                f"machine's key with: voodoo-holo keys --accept {keypair.shareable}"
             )
         reply = json.loads(sock.recv().decode("utf-8"))
     finally:

@@ -5,6 +5,10 @@ input events (keys by name, clicks in top-down window pixels) and draws what it 
 
 Ranking: usable photos first (no warning before some warnings), then by :func:`photo_score`,
 then photos still being checked (by name), then unusable ones (no face, too small, unreadable).
+
+Selection: one highlight. The selected photo is the one the arrows move and the panel shows;
+until the user picks one nothing is highlighted, and the first arrow key picks the best photo.
+Enter or U uses the selected photo.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pipeline.tracking.quality import QualityReport, QualityThresholds
 
 __all__ = [
     "Action",
+    "CHECK_LABELS",
     "Check",
     "GridLayout",
     "PhotoItem",
@@ -28,20 +33,35 @@ __all__ = [
     "photo_checks",
     "photo_score",
     "rank_order",
+    "short_reason",
 ]
 
 Status = Literal["pending", "good", "fair", "unusable"]
-Level = Literal["ok", "warn", "fail"]
-ProblemKind = Literal["", "no_face", "too_small", "unreadable", "error"]
-#: Names of the five checks shown as a badge on every thumbnail, in order.
+#: ``none``: the check could not be made (no face to measure, or not checked yet).
+Level = Literal["ok", "warn", "fail", "none"]
+ProblemKind = Literal["", "no_face", "too_blurry", "too_small", "unreadable", "error"]
+#: Names of the five checks shown as dots under every thumbnail, in order.
 CHECK_NAMES = ("face", "size", "pose", "sharpness", "lighting")
+#: How the legend and the details panel name them.
+CHECK_LABELS = {
+    "face": "Face found",
+    "size": "Size",
+    "pose": "Pose",
+    "sharpness": "Sharpness",
+    "lighting": "Lighting",
+}
+_NUMBER_WORDS = {2: "two", 3: "three", 4: "four"}
 
 
 @dataclass(frozen=True)
 class Check:
     name: str  # one of CHECK_NAMES
     level: Level
-    text: str  # short, e.g. "face 240 px"
+    text: str  # plain words, e.g. "face 240 px tall", "too blurry"
+
+    @property
+    def label(self) -> str:
+        return CHECK_LABELS[self.name]
 
 
 @dataclass
@@ -72,33 +92,110 @@ class PhotoItem:
         return self.status in ("good", "fair")
 
     def checks(self, thresholds: QualityThresholds | None = None) -> list[Check]:
-        return photo_checks(self.report, self.problem, thresholds)
+        return photo_checks(self.report, self.problem_kind, thresholds, pending=self.status == "pending")
+
+
+def _people(n: int) -> str:
+    return f"{_NUMBER_WORDS.get(n, n)} people"
 
 
 def photo_checks(
-    report: QualityReport | None, problem: str = "", thresholds: QualityThresholds | None = None
+    report: QualityReport | None,
+    problem_kind: ProblemKind = "",
+    thresholds: QualityThresholds | None = None,
+    pending: bool = False,
 ) -> list[Check]:
-    """The five badge checks (face found, size, pose, sharpness, lighting) of one photo."""
+    """The five checks (face found, size, pose, sharpness, lighting) of one photo, in plain words.
+
+    Without a report (the photo is being checked, or it cannot be used), the checks that
+    could not be made are ``none``; the ones that failed say why.
+    """
     th = thresholds or QualityThresholds()
     if report is None:
-        face = (
-            Check("face", "fail", problem or "not checked") if problem else Check("face", "warn", "checking")
-        )
-        return [face] + [Check(n, "warn" if not problem else "fail", "-") for n in CHECK_NAMES[1:]]
+        unknown = "checking..." if pending else "not checked"
+        checks = {n: Check(n, "none", unknown) for n in CHECK_NAMES}
+        if problem_kind == "unreadable":
+            checks["face"] = Check("face", "fail", "the file cannot be opened")
+        elif problem_kind == "too_blurry":
+            checks["face"] = Check("face", "fail", "none: the photo is too blurry")
+            checks["sharpness"] = Check("sharpness", "fail", "too blurry")
+        elif problem_kind == "too_small":
+            checks["face"] = Check("face", "ok", "yes")
+            checks["size"] = Check("size", "fail", "too small")
+        elif problem_kind == "no_face":
+            checks["face"] = Check("face", "fail", "no face found")
+        elif problem_kind == "error":
+            checks["face"] = Check("face", "fail", "could not be checked")
+        return [checks[n] for n in CHECK_NAMES]
     r = report
-    face = Check("face", "ok" if r.faces_found == 1 else "warn", f"{r.faces_found} face(s)")
+    if r.faces_found == 1:
+        face = Check("face", "ok", "one face")
+    else:
+        face = Check("face", "warn", f"{_people(r.faces_found)}: the largest face is used")
+    small = r.face_size_px < th.good_face_px
     size = Check(
-        "size", "ok" if r.face_size_px >= th.good_face_px else "warn", f"face {r.face_size_px:.0f} px"
+        "size",
+        "warn" if small else "ok",
+        f"face {r.face_size_px:.0f} px tall" + (": small, looks soft" if small else ""),
     )
-    turned = abs(r.yaw_deg) > th.max_yaw_deg or abs(r.pitch_deg) > th.max_pitch_deg
-    pose = Check("pose", "warn" if turned else "ok", f"yaw {r.yaw_deg:+.0f} pitch {r.pitch_deg:+.0f} deg")
-    sharp = Check(
-        "sharpness", "ok" if r.sharpness >= th.min_sharpness else "warn", f"sharpness {r.sharpness:.0f}"
+    if abs(r.yaw_deg) > th.max_yaw_deg:
+        pose = Check("pose", "warn", f"turned too far ({abs(r.yaw_deg):.0f}° to the side)")
+    elif abs(r.pitch_deg) > th.max_pitch_deg:
+        pose = Check("pose", "warn", f"looking too far up or down ({abs(r.pitch_deg):.0f}°)")
+    else:
+        pose = Check("pose", "ok", "facing the camera")
+    sharp = (
+        Check("sharpness", "ok", "sharp")
+        if r.sharpness >= th.min_sharpness
+        else Check("sharpness", "warn", "too blurry")
     )
     lo, hi = th.exposure_range
-    lit_ok = lo <= r.exposure <= hi and r.clipped_frac <= th.max_clipped_frac
-    light = Check("lighting", "ok" if lit_ok else "warn", f"exposure {r.exposure:.2f}")
+    if r.exposure < lo:
+        light = Check("lighting", "warn", "too dark")
+    elif r.exposure > hi:
+        light = Check("lighting", "warn", "too bright")
+    elif r.clipped_frac > th.max_clipped_frac:
+        light = Check("lighting", "warn", "harsh: patches of pure black or white")
+    else:
+        light = Check("lighting", "ok", "even")
     return [face, size, pose, sharp, light]
+
+
+_UNUSABLE_REASONS = {
+    "no_face": "NO FACE",
+    "too_blurry": "TOO BLURRY",
+    "too_small": "FACE TOO SMALL",
+    "unreadable": "CANNOT OPEN",
+    "error": "CANNOT CHECK",
+}
+
+
+def short_reason(item: PhotoItem, thresholds: QualityThresholds | None = None) -> str:
+    """The badge text of a photo: GOOD, the main thing wrong with it in two or three words
+    ("TOO BLURRY", "TURNED TOO FAR", "TWO PEOPLE"), or "..." while it is checked."""
+    if item.status == "pending":
+        return "..."
+    if item.status == "unusable":
+        return _UNUSABLE_REASONS.get(item.problem_kind, "UNUSABLE")
+    if item.status == "good" or item.report is None:
+        return "GOOD"
+    th = thresholds or QualityThresholds()
+    r = item.report
+    lo, hi = th.exposure_range
+    for wrong, text in (
+        (r.faces_found > 1, _people(r.faces_found).upper()),
+        (r.sharpness < th.min_sharpness, "TOO BLURRY"),
+        (abs(r.yaw_deg) > th.max_yaw_deg, "TURNED TOO FAR"),
+        (abs(r.pitch_deg) > th.max_pitch_deg, "LOOKING UP/DOWN"),
+        (r.exposure < lo, "TOO DARK"),
+        (r.exposure > hi, "TOO BRIGHT"),
+        (r.clipped_frac > th.max_clipped_frac, "HARSH LIGHT"),
+        (r.face_size_px < th.good_face_px, "FACE SMALL"),
+        (r.out_of_frame_frac > th.max_out_of_frame_frac, "AT THE EDGE"),
+    ):
+        if wrong:
+            return text
+    return "OK"
 
 
 def photo_score(report: QualityReport, thresholds: QualityThresholds | None = None) -> float:
@@ -183,9 +280,13 @@ class GridLayout:
         inside = Rect(cell.x, cell.y, cell.w, cell.h + self.caption_px).contains(px, py)
         return pos if inside and pos < count else None
 
-    def max_scroll(self, count: int) -> int:
-        rows = math.ceil(count / self.cols)
-        return max(0, self.gap_px + rows * self.row_h - self.area.h)
+    def content_h(self, count: int) -> int:
+        """Height of ``count`` tiles from the top of the grid to below the last caption."""
+        return self.gap_px + math.ceil(count / self.cols) * self.row_h
+
+    def max_scroll(self, count: int, extra_px: int = 0) -> int:
+        """Scroll that shows the last row whole (and ``extra_px`` below it, e.g. a message)."""
+        return max(0, self.content_h(count) + extra_px - self.area.h)
 
     def scroll_to_show(self, position: int, scroll_px: int) -> int:
         """The smallest scroll change that shows the whole tile at ``position``."""
@@ -199,7 +300,7 @@ class GridLayout:
         return scroll_px
 
 
-ActionKind = Literal["select", "use", "camera", "capture", "quit"]
+ActionKind = Literal["select", "use", "camera", "capture", "quit", "no_camera", "folders"]
 
 
 @dataclass(frozen=True)
@@ -212,10 +313,11 @@ class Action:
 
 @dataclass
 class SelectionState:
-    """The list of photos, the keyboard cursor, the selected photo and the scroll position.
+    """The list of photos, the selected photo and the scroll position.
 
-    ``cursor`` is a *position* in the ranked order; ``selected`` is an *index* into ``items``
-    (it stays on the same photo when the ranking changes).
+    ``selected`` is an *index* into ``items`` (it stays on the same photo when the ranking
+    changes) or None before the user picked one; ``cursor`` is its *position* in the ranked
+    order (0, the best photo, while nothing is selected).
     """
 
     items: list[PhotoItem] = field(default_factory=list)
@@ -225,8 +327,6 @@ class SelectionState:
     scroll_px: int = 0
     camera_available: bool = False
     camera_mode: bool = False
-    #: False until the user moves the cursor: until then it stays on the best-ranked photo.
-    touched: bool = False
 
     def add(self, item: PhotoItem) -> int:
         self.items.append(item)
@@ -234,15 +334,13 @@ class SelectionState:
         return len(self.items) - 1
 
     def update(self, index: int, item: PhotoItem) -> None:
-        """Replace ``items[index]`` (a scan result arrived) and re-rank, keeping the cursor's photo."""
+        """Replace ``items[index]`` (a scan result arrived) and re-rank, keeping the selected photo."""
         self.items[index] = item
         self._rerank()
 
     def _rerank(self) -> None:
-        current = self.order[self.cursor] if self.order and 0 <= self.cursor < len(self.order) else None
         self.order = rank_order(self.items)
-        if current is not None and self.touched:
-            self.cursor = self.order.index(current)
+        self.cursor = self.order.index(self.selected) if self.selected is not None else 0
 
     @property
     def cursor_index(self) -> int | None:
@@ -254,25 +352,40 @@ class SelectionState:
     def any_usable(self) -> bool:
         return any(it.usable for it in self.items)
 
-    def move(self, delta: int, layout: GridLayout) -> None:
+    def select_position(self, position: int, layout: GridLayout) -> Action | None:
+        """Select the photo at ``position`` of the ranked order (and scroll to show it)."""
         if not self.order:
-            return
-        self.touched = True
-        self.cursor = min(max(self.cursor + delta, 0), len(self.order) - 1)
+            return None
+        self.cursor = min(max(position, 0), len(self.order) - 1)
         self.scroll_px = layout.scroll_to_show(self.cursor, self.scroll_px)
+        index = self.order[self.cursor]
+        if index == self.selected:
+            return None
+        self.selected = index
+        return Action("select", index)
+
+    def move(self, delta: int, layout: GridLayout) -> Action | None:
+        """Arrows: move the selection; the first one selects the best photo."""
+        if self.selected is None:
+            return self.select_position(0, layout)
+        return self.select_position(self.cursor + delta, layout)
 
     def handle_key(self, name: str, layout: GridLayout) -> Action | None:
-        """Keys by name: arrows, home/end, pageup/pagedown, enter/space, u, c, q/escape."""
+        """Keys by name: arrows, home/end, pageup/pagedown, enter/space, u, c, o, q/escape."""
         if name in ("q", "escape"):
             if self.camera_mode:
                 self.camera_mode = False
                 return Action("camera")  # leave the camera view
             return Action("quit")
-        if name == "c" and self.camera_available:
+        if name == "c":
+            if not self.camera_available:
+                return Action("no_camera")
             self.camera_mode = not self.camera_mode
             return Action("camera")
         if self.camera_mode:
             return Action("capture") if name in ("space", "enter") else None
+        if name == "o":
+            return Action("folders")
         cols = layout.cols
         rows_per_page = max(1, layout.area.h // layout.row_h)
         moves = {
@@ -282,19 +395,15 @@ class SelectionState:
             "down": cols,
             "pageup": -cols * rows_per_page,
             "pagedown": cols * rows_per_page,
-            "home": -len(self.order),
-            "end": len(self.order),
         }
         if name in moves:
-            self.move(moves[name], layout)
-            return None
+            return self.move(moves[name], layout)
+        if name in ("home", "end"):
+            return self.select_position(0 if name == "home" else len(self.order) - 1, layout)
         if name in ("enter", "space") and self.order:
-            self.touched = True
-            index = self.order[self.cursor]
-            if self.selected == index and self.items[index].usable:
-                return Action("use", index)
-            self.selected = index
-            return Action("select", index)
+            if self.selected is None:
+                return self.select_position(self.cursor, layout)
+            return Action("use", self.selected) if self.items[self.selected].usable else None
         if name == "u" and self.selected is not None and self.items[self.selected].usable:
             return Action("use", self.selected)
         return None
@@ -305,7 +414,9 @@ class SelectionState:
         if self.camera_mode and use_button is not None and use_button.contains(px, py):
             self.camera_mode = False  # the button reads "back to the photos" in camera mode
             return Action("camera")
-        if camera_button is not None and self.camera_available and camera_button.contains(px, py):
+        if camera_button is not None and camera_button.contains(px, py):
+            if not self.camera_available:
+                return Action("no_camera")
             if self.camera_mode:
                 return Action("capture")
             self.camera_mode = True
@@ -315,11 +426,11 @@ class SelectionState:
         pos = layout.hit(px, py, len(self.order), self.scroll_px)
         if pos is None:
             return None
-        self.cursor, self.touched = pos, True
-        self.selected = self.order[pos]
-        if self.camera_mode:
-            self.camera_mode = False
-        return Action("select", self.selected)
+        was_camera, self.camera_mode = self.camera_mode, False
+        action = self.select_position(pos, layout)
+        if action is None and was_camera:  # back from the camera to the photo already selected
+            return Action("select", self.order[pos])
+        return action
 
-    def scroll(self, dy_px: int, layout: GridLayout) -> None:
-        self.scroll_px = min(max(self.scroll_px + dy_px, 0), layout.max_scroll(len(self.order)))
+    def scroll(self, dy_px: int, layout: GridLayout, extra_px: int = 0) -> None:
+        self.scroll_px = min(max(self.scroll_px + dy_px, 0), layout.max_scroll(len(self.order), extra_px))

@@ -11,17 +11,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from app.text import plural
+from app.ui.folders import FolderChooser, FolderEntry, OpenFolder, likely_folders, short_path
 from app.ui.glwindow import ImageLayer, key_name, open_window
 from app.ui.orbit import Failed, OrbitFrame, OrbitPreview, Prepared
 from app.ui.photo_grid import Action, PhotoItem, SelectionState
 from app.ui.scan import PhotoScanner, list_photos
-from app.ui.select_view import PanelInfo, draw_select, screen_layout
+from app.ui.select_view import PanelInfo, chooser_layout, draw_select, empty_message_h, screen_layout
 from pipeline.avatar import AvatarBackend
 
 __all__ = ["CameraFeed", "SelectApp", "SelectOptions", "photos_folder_for_captures"]
@@ -32,9 +34,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SelectOptions:
     """Attributes:
-    folder: the folder of photos to show.
+    folder: the folder of photos to show first. When it does not exist or holds no photos,
+        the window starts with the folder chooser (sample photos, likely folders, a path).
     camera: a driver spec for "take a photo" (webcam index, video file, folder of frames)
         or None when there is no camera.
+    camera_note: what to tell a user who presses C without a camera (why there is none).
+    samples: the bundled sample photos, offered by the folder chooser (None: not offered).
+    home: the folder whose usual sub-folders (Pictures, Downloads...) the chooser lists.
+    extra_folders: more folders for the chooser's list, with their labels, listed first.
     window_px: initial window size.
     thumb_px: thumbnail side.
     preview_px: rendered size of the orbiting 3D preview.
@@ -42,6 +49,10 @@ class SelectOptions:
 
     folder: Path
     camera: str | None = None
+    camera_note: str = "No webcam was found: connect one and open this window again."
+    samples: Path | None = None
+    home: Path = field(default_factory=Path.home)
+    extra_folders: tuple[tuple[Path, str], ...] = ()
     window_px: tuple[int, int] = (960, 620)
     thumb_px: int = 128
     preview_px: int = 256
@@ -110,7 +121,8 @@ class SelectApp:
         self._canvas = OverlayPass(self.ctx)
         self._live = ImageLayer(self.ctx)
         self.state = SelectionState(camera_available=options.camera is not None)
-        self.info = PanelInfo(folder=str(options.folder))
+        self.info = PanelInfo()
+        self.folder = options.folder
         self.chosen: Path | None = None
         self.closed = False
         self.frames_drawn = 0
@@ -120,10 +132,11 @@ class SelectApp:
         self._camera_frame: Any = None
         self.scanner = PhotoScanner(options.thumb_px)
         self.orbit = OrbitPreview(make_backend, view_px=options.preview_px)
-        for path in list_photos(options.folder) if options.folder.is_dir() else []:
-            self.scanner.submit(self.state.add(PhotoItem(path)), path)
+        if not self.open_folder(options.folder):
+            self.show_chooser(self._first_run_message(options.folder))
         self.window.push_handlers(
             on_key_press=self.on_key_press,
+            on_text=self.on_text,
             on_mouse_press=self.on_mouse_press,
             on_mouse_scroll=self.on_mouse_scroll,
             on_resize=self.on_resize,
@@ -146,20 +159,93 @@ class SelectApp:
     def scan_done(self) -> bool:
         return self.scanner.idle and all(it.status != "pending" for it in self.state.items)
 
-    # -- events ----------------------------------------------------------------------------
-    def on_key_press(self, symbol: int, modifiers: int) -> bool:
-        self._do(self.state.handle_key(key_name(symbol), self.layout.grid))
+    # -- folders ---------------------------------------------------------------------------
+    def open_folder(self, folder: Path, samples: bool = False) -> bool:
+        """Show the photos of ``folder``; False (and nothing changes) when it holds none."""
+        photos = list_photos(folder) if folder.is_dir() else []
+        if not photos:
+            return False
+        self.scanner.cancel_pending()
+        self._set_camera(False)
+        self.state = SelectionState(camera_available=self.options.camera is not None)
+        self.folder = folder
+        self.info.folder = "sample photos" if samples else short_path(folder, self.options.home)
+        self.info.chooser = None
+        self.info.crop_rgb_u8 = self.info.matte_u8 = None
+        self.info.orbit_message = ""
+        self._shown_frame = None
+        for path in photos:
+            self.scanner.submit(self.state.add(PhotoItem(path)), path)
         self._dirty = True
         return True
 
+    def _first_run_message(self, folder: Path) -> str:
+        where = short_path(folder, self.options.home)
+        first = (
+            f"There is no {folder.name} folder ({where}) on this computer."
+            if not folder.is_dir()
+            else f"There are no photos in {where}."
+        )
+        return f"{first} Try the sample photos, or open the folder where your photos are."
+
+    def show_chooser(self, message: str = "") -> None:
+        """Replace the grid with the folder chooser (sample photos, likely folders, a path)."""
+        entries: list[FolderEntry] = []
+        samples = self.options.samples
+        if samples is not None and list_photos(samples):
+            entries.append(FolderEntry(samples, "Sample photos", "two portraits to try it with", "samples"))
+        skip = [samples] if samples is not None else []
+        entries += likely_folders(self.options.home, self.options.extra_folders, skip=skip)
+        here = short_path(self.folder, self.options.home) if self.state.items else "~"
+        chooser = FolderChooser(entries=entries, message=message, can_go_back=bool(self.state.items))
+        chooser.path_field.text = here.rstrip("/") + "/"
+        self.info.chooser = chooser
+        self._dirty = True
+
+    def _chooser_event(self, event: OpenFolder | str | None) -> None:
+        chooser = self.info.chooser
+        if chooser is None or event is None:
+            return
+        if event == "quit":
+            self.closed = True
+        elif event == "back":
+            self.info.chooser = None
+        elif isinstance(event, OpenFolder) and not self.open_folder(event.path, event.samples):
+            chooser.error = f"there are no photos in {short_path(event.path, self.options.home)}"
+
+    # -- events ----------------------------------------------------------------------------
+    def on_key_press(self, symbol: int, modifiers: int) -> bool:
+        self.info.notice = ""
+        name = key_name(symbol)
+        if self.info.chooser is not None and not self.state.camera_mode:
+            self._chooser_event(self.info.chooser.handle_key(name))
+        else:
+            self._do(self.state.handle_key(name, self.layout.grid))
+        self._dirty = True
+        return True
+
+    def on_text(self, text: str) -> None:
+        if self.info.chooser is not None and not self.state.camera_mode:
+            self.info.chooser.handle_text(text)
+            self._dirty = True
+
     def on_mouse_press(self, x: int, y: int, button: int, modifiers: int) -> None:
+        self.info.notice = ""
         ui = self.layout
         px, py = self._to_pixels(x, y)
-        self._do(self.state.handle_click(px, py, ui.grid, ui.use_button, ui.camera_button))
+        chooser = self.info.chooser
+        if chooser is not None and ui.grid.area.contains(px, py):
+            lay = chooser_layout(ui.grid.area, chooser)
+            self._chooser_event(chooser.handle_click(px, py, lay.field, lay.entries))
+        elif chooser is not None:  # the panel's buttons only (no photo to use)
+            self._do(self.state.handle_click(px, py, ui.grid, None, ui.camera_button))
+        else:
+            self._do(self.state.handle_click(px, py, ui.grid, ui.use_button, ui.camera_button))
         self._dirty = True
 
     def on_mouse_scroll(self, x: int, y: int, scroll_x: float, scroll_y: float) -> None:
-        self.state.scroll(int(-scroll_y * 40), self.layout.grid)
+        grid = self.layout.grid
+        self.state.scroll(int(-scroll_y * 40), grid, empty_message_h(self.info, grid))
         self._dirty = True
 
     def on_resize(self, width: int, height: int) -> None:
@@ -177,7 +263,12 @@ class SelectApp:
             return
         if action.kind == "quit":
             self.closed = True
+        elif action.kind == "no_camera":
+            self.info.notice = self.options.camera_note
+        elif action.kind == "folders":
+            self.show_chooser()
         elif action.kind == "select" and action.index is not None:
+            self._set_camera(self.state.camera_mode)
             item = self.state.items[action.index]
             self.info.crop_rgb_u8 = self.info.matte_u8 = None
             self._shown_frame = None
@@ -190,6 +281,8 @@ class SelectApp:
             self.use(self.state.items[action.index].path)
         elif action.kind == "camera":
             self._set_camera(self.state.camera_mode)
+            if self.state.camera_mode:
+                self.info.chooser = None  # the photo taken joins the photos shown
         elif action.kind == "capture":
             self._capture()
 
@@ -231,16 +324,18 @@ class SelectApp:
         self.scanner.submit(index, path)
         self.state.camera_mode = False
         self._set_camera(False)
-        self.state.cursor, self.state.touched = self.state.order.index(index), True
-        self.state.selected = index
-        self._do(Action("select", index))
+        self.info.chooser = None
+        self._do(self.state.select_position(self.state.order.index(index), self.layout.grid))
 
     # -- loop ------------------------------------------------------------------------------
     def poll(self) -> None:
         """Take what the background threads finished."""
+        items = self.state.items
         for res in self.scanner.poll():
-            self.state.update(res.index, res.item)
-            self._dirty = True
+            # A result of a folder left since is not one of these photos: drop it.
+            if res.index < len(items) and items[res.index].path == res.item.path:
+                self.state.update(res.index, res.item)
+                self._dirty = True
         selected = self.state.items[self.state.selected].path if self.state.selected is not None else None
         for ev in self.orbit.poll():
             if ev.path != selected:
@@ -254,23 +349,30 @@ class SelectApp:
         items = self.state.items
         done = sum(it.status != "pending" for it in items)
         self.info.progress = (
-            f"checking {done + 1} of {len(items)}" if done < len(items) else f"{len(items)} photos"
+            f"checking {done + 1} of {len(items)}" if done < len(items) else plural(len(items), "photo")
         )
-        self.info.empty_message = self._empty_message() if self.scan_done else ""
+        message = self._empty_message() if self.scan_done else ""
+        if message != self.info.empty_message:
+            self.info.empty_message, self._dirty = message, True
 
     def _empty_message(self) -> str:
-        if self.state.any_usable():
+        if self.state.any_usable() or self.info.chooser is not None:
             return ""
-        cam = " or press C to take one with the webcam" if self.state.camera_available else ""
-        folder = self.options.folder
-        if not folder.is_dir():
-            return f"The folder {folder} does not exist. Choose another: voodoo-holo select FOLDER{cam}."
-        name = folder.name or str(folder)  # the header shows the whole path
+        cam = ", or C to take one with the webcam" if self.state.camera_available else ""
         if not self.state.items:
-            return f"No photos in {name}. Put portrait photos there, or choose another folder (voodoo-holo select FOLDER){cam}."
+            return f"No photos here yet. Press O to open a folder of photos or the sample photos{cam}."
+        n = len(self.state.items)
+        where = (
+            self.info.folder if self.info.folder == "sample photos" else self.folder.name or str(self.folder)
+        )
+        which = (  # the folder's name only: the header shows its whole path
+            f"The photo in {where} cannot be used: its badge says why."
+            if n == 1
+            else f"None of the {n} photos in {where} can be used: their badges say why."
+        )
         return (
-            f"None of the {len(self.state.items)} photos in {name} can be used (no face found, face too small "
-            f"or unreadable). Use a sharp, well-lit photo facing the camera{cam}."
+            f"{which} Press O to open another folder or the sample photos{cam}. A good photo: one face, "
+            "looking at the camera, sharp and evenly lit."
         )
 
     def _live_image(self) -> np.ndarray | None:
@@ -318,9 +420,10 @@ class SelectApp:
             self._dirty = False
         w, h = self.sink.size_px
         self._canvas.render(h, 0, 0)
-        showing = (
-            self._shown_frame is not None if not self.state.camera_mode else self._camera_frame is not None
-        )
+        if self.state.camera_mode:
+            showing = self._camera_frame is not None
+        else:
+            showing = self._shown_frame is not None and self.info.chooser is None
         if self._live.has_image and showing:
             o = ui.orbit
             self._live.render(o.x, o.y, o.w, o.h, h)

@@ -323,9 +323,9 @@ class PeerLink:
         kind = ev["event"]
         if kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
             self.problem = (
-                f"the peer refused this machine's key ({fingerprint(self.keypair.public)}): ask them to "
-                f"accept it (their 'voodoo-holo keys --accept {self.keypair.public_text}', or 'yes' at "
-                "their prompt), then call again"
+                f"the peer refused this machine's key ({fingerprint(self.keypair.public)}). Ask them to "
+                "answer 'y' at their prompt, or to run this command, then call again: "
+                f"voodoo-holo keys --accept {self.keypair.shareable}"
             )
             self._set_state("refused", "key not accepted by the peer")
         elif kind in (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.tracking.native_log import filter_native_stderr
+from pipeline.tracking.native_log import QuietWindow
 
 __all__ = [
     "FACEMESH_FROM_68",
@@ -163,27 +163,45 @@ class FaceMeshDetector:
 
         self.config = config or DetectorConfig()
         c = self.config
-        self._warm: set[int] = set()  # graphs past their first (chatty) inference
-        with filter_native_stderr(linger=2.0):  # graph start-up notices
-            self._mesh = mp.solutions.face_mesh.FaceMesh(
+        # Each graph logs native notices while it starts and during its first complete
+        # inference (one that found a face: every model and calculator has run): they are
+        # filtered from before the graph is created until then (or until close()).
+        self._quiet: dict[int, QuietWindow] = {}
+        self._mesh = self._quietly(
+            lambda: mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=not c.video,
                 max_num_faces=c.max_faces,
                 refine_landmarks=True,
                 min_detection_confidence=c.min_detection_confidence,
                 min_tracking_confidence=c.min_tracking_confidence,
             )
-            self._fallback = None
-            self._fallback_mesh = None
-            if not c.video:
-                self._fallback = mp.solutions.face_detection.FaceDetection(
+        )
+        self._fallback = None
+        self._fallback_mesh = None
+        if not c.video:
+            self._fallback = self._quietly(
+                lambda: mp.solutions.face_detection.FaceDetection(
                     model_selection=1, min_detection_confidence=c.min_detection_confidence
                 )
-                self._fallback_mesh = mp.solutions.face_mesh.FaceMesh(
+            )
+            self._fallback_mesh = self._quietly(
+                lambda: mp.solutions.face_mesh.FaceMesh(
                     static_image_mode=True,
                     max_num_faces=1,
                     refine_landmarks=True,
                     min_detection_confidence=c.min_detection_confidence,
                 )
+            )
+
+    def _quietly(self, make_graph):
+        window = QuietWindow().open()
+        try:
+            graph = make_graph()
+        except BaseException:
+            window.close()
+            raise
+        self._quiet[id(graph)] = window
+        return graph
 
     def __enter__(self) -> FaceMeshDetector:
         return self
@@ -196,6 +214,9 @@ class FaceMeshDetector:
             if g is not None:
                 g.close()
         self._mesh = self._fallback = self._fallback_mesh = None
+        for window in self._quiet.values():
+            window.close()
+        self._quiet.clear()
 
     def detect(self, image_rgb_u8: np.ndarray) -> list[np.ndarray]:
         """All faces found, each ``478 x 3`` float32 in image pixels (see module docstring).
@@ -214,11 +235,13 @@ class FaceMeshDetector:
         return faces + self._detect_missed(img, faces)
 
     def _process(self, graph, img: np.ndarray):
-        if id(graph) in self._warm:
-            return graph.process(img)
-        with filter_native_stderr(linger=1.0):  # the first inference logs native notices
-            result = graph.process(img)
-        self._warm.add(id(graph))
+        result = graph.process(img)
+        window = self._quiet.get(id(graph))
+        # process() returns once the graph is idle, so its notices are written by now.
+        if window is not None and (
+            getattr(result, "multi_face_landmarks", None) or getattr(result, "detections", None)
+        ):
+            window.close()
         return result
 
     def _detect_missed(self, img: np.ndarray, faces: list[np.ndarray]) -> list[np.ndarray]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.tracking.native_log import filter_native_stderr
+from pipeline.tracking.native_log import QuietWindow
 
 __all__ = ["MatteConfig", "Matter", "apply_matte"]
 
@@ -57,11 +57,16 @@ class Matter:
         import mediapipe as mp
 
         self.config = config or MatteConfig()
-        with filter_native_stderr(linger=2.0):  # graph start-up notices
+        # Native notices of the graph's start and first inference are filtered until the
+        # first matte is made (or until close()).
+        self._quiet = QuietWindow().open()
+        try:
             self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(
                 model_selection=1 if self.config.landscape_model else 0
             )
-        self._warm = False
+        except BaseException:
+            self._quiet.close()
+            raise
 
     def __enter__(self) -> Matter:
         return self
@@ -73,6 +78,7 @@ class Matter:
         if self._seg is not None:
             self._seg.close()
             self._seg = None
+        self._quiet.close()
 
     def matte(self, crop_rgb_u8: np.ndarray) -> np.ndarray:
         """``H x W`` float32 matte in [0, 1] (1 = person) for an ``H x W x 3`` uint8 RGB crop."""
@@ -83,12 +89,8 @@ class Matter:
         img = np.ascontiguousarray(crop_rgb_u8)
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"expected H x W x 3 uint8 RGB, got {img.shape} {img.dtype}")
-        if self._warm:
-            res = self._seg.process(img)
-        else:
-            with filter_native_stderr(linger=1.0):  # the first inference logs native notices
-                res = self._seg.process(img)
-            self._warm = True
+        res = self._seg.process(img)
+        self._quiet.close()  # process() returns once the graph is idle: its notices are out
         mask = getattr(res, "segmentation_mask", None)
         if mask is None:
             raise RuntimeError("selfie segmentation returned no mask")

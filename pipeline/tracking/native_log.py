@@ -1,13 +1,23 @@
 """Keep MediaPipe's native start-up chatter off the user's terminal.
 
 MediaPipe's C++ graphs (through absl and TensorFlow Lite) write informational lines straight
-to file descriptor 2 when a graph starts and on its first inference: "Created TensorFlow
-Lite XNNPACK delegate", "Feedback manager requires a model with a single signature",
-"Using NORM_RECT without IMAGE_DIMENSIONS"... They say nothing a user can act on and
-interleave with progress bars. Python cannot reach those loggers, so
-:func:`filter_native_stderr` redirects the descriptor for the duration of a block, then
-writes back every line that is not such a notice (errors and anything else printed in the
-meantime, Python's own output included, come out after the block, in order).
+to file descriptor 2 while a graph starts and during its first inference: "Created TensorFlow
+Lite XNNPACK delegate", "Feedback manager requires a model with a single signature", "Using
+NORM_RECT without IMAGE_DIMENSIONS"... They say nothing a user can act on and break progress
+bars. Python cannot reach those loggers, so while a *quiet window* is open fd 2 points at a
+pipe, and a thread forwards what arrives to the real stderr at once, minus those notices.
+
+Windows are not timed: a graph's window opens before the graph is created and closes when its
+first complete inference has returned (:class:`QuietWindow`; MediaPipe's ``process()`` waits
+until the graph is idle, so by then every calculator has been opened and has run once, and
+has written what it writes). :func:`filter_native_stderr` is the same for one block.
+
+* Everything else gets through, as it is written: Python's own output, progress bars (a notice
+  glued to the end of a bar line is cut out of it), native errors (``E``/``F`` lines).
+* When the last window closes, fd 2 is the real stderr again, and the lines still in the pipe
+  are written out first, so the order of what a user sees is kept.
+* A child process started while a window is open inherits the pipe; its output is forwarded
+  (filtered) for as long as this process lives.
 
 ``VOODOO_HOLO_NATIVE_LOGS=1`` turns the filter off (everything goes straight through).
 """
@@ -18,25 +28,43 @@ import atexit
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["filter_native_stderr", "is_native_notice"]
+__all__ = ["QuietWindow", "filter_native_stderr", "is_native_notice", "strip_native_notices"]
 
 #: absl INFO/WARNING lines ("W0000 00:00:1795593891.018339    7581 file.cc:186] ...") and the
 #: fixed start-up notices of absl and TensorFlow Lite. Errors (E/F lines) are kept.
-_NOTICE = re.compile(
-    r"^(?:[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\] "
-    r"|INFO: Created TensorFlow Lite "
-    r"|WARNING: All log messages before absl::InitializeLog\(\) is called)"
+_NOTICE_TEXT = (
+    r"(?:[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\] [^\n]*"
+    r"|INFO: Created TensorFlow Lite [^\n]*"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called[^\n]*)"
 )
+_NOTICE = re.compile(r"^" + _NOTICE_TEXT)
+_NOTICE_BYTES = re.compile(_NOTICE_TEXT.encode() + rb"\n")
+#: A line end that may be the first part of an absl notice still being written (leniently:
+#: holding back a little too much only delays it until the next write).
+_ABSL_PREFIX = re.compile(
+    rb"[IW](?:\d{1,4}(?: (?:\d{1,2}(?::(?:\d{1,2}(?::(?:[\d.]+(?:\s+(?:\d+(?: (?:[\w./-]+"
+    rb"(?::(?:\d+(?:\][^\n]*)?)?)?)?)?)?)?)?)?)?)?)?)?)?\Z"
+)
+_FIXED_STARTS = (b"INFO: Created TensorFlow Lite ", b"WARNING: All log messages before absl::")
+_DRAIN = b"\x00voodoo-holo:native-log:drained\x00"
+_HOLD_S = 0.5  # a held line end that gets no continuation within this is written as it is
 
-_lock = threading.Lock()
-_users = 0
-_saved: int | None = None
-_capture = None
+
+def _held_from(data: bytes) -> int:
+    """Where the possible start of an unfinished notice begins in ``data`` (``len(data)``: none).
+
+    TensorFlow Lite writes "INFO: ", the message and the newline in separate writes, so a
+    notice can arrive in pieces."""
+    start = data.rfind(b"\n") + 1
+    for p in range(start, len(data)):
+        tail = data[p:]
+        if _ABSL_PREFIX.match(tail) or any(f.startswith(tail) or tail.startswith(f) for f in _FIXED_STARTS):
+            return p
+    return len(data)
 
 
 def is_native_notice(line: str) -> bool:
@@ -44,83 +72,183 @@ def is_native_notice(line: str) -> bool:
     return bool(_NOTICE.match(line))
 
 
-def _begin() -> None:
-    global _users, _saved, _capture
-    with _lock:
-        _users += 1
-        if _users > 1:
-            return
-        try:
-            sys.stderr.flush()
-            capture = tempfile.TemporaryFile()
-            saved = os.dup(2)
-        except (OSError, ValueError, AttributeError):
-            return
-        try:
-            os.dup2(capture.fileno(), 2)
-        except OSError:
-            os.close(saved)
-            capture.close()
-            return
-        _saved, _capture = saved, capture
+def strip_native_notices(data: bytes) -> bytes:
+    """``data`` without the notice lines in it, wherever they start (a notice written right
+    after a progress bar's line, which has no newline, starts in the middle of a line)."""
+    return _NOTICE_BYTES.sub(b"", data)
 
 
-def _end() -> None:
-    global _users, _saved, _capture
-    with _lock:
-        _users = max(0, _users - 1)  # a lingering timer may fire after the exit hook restored
-        if _users > 0 or _saved is None or _capture is None:
-            return
-        saved, capture = _saved, _capture
-        _saved = _capture = None
-        try:
-            sys.stderr.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
-        os.dup2(saved, 2)
-        os.close(saved)
-        capture.seek(0)
-        text = capture.read().decode("utf-8", "replace")
-        capture.close()
-        kept = [ln for ln in text.splitlines(keepends=True) if not is_native_notice(ln)]
-        if kept:
-            os.write(2, "".join(kept).encode("utf-8", "replace"))
+class _Forwarder:
+    """fd 2 -> a pipe while windows are open; a thread writes what comes out to the real stderr."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.out_lock = threading.Lock()  # guards real_fd while the thread writes to it
+        self.real_fd = os.dup(2)  # fd 2 as it was when the last window opened
+        self.read_fd, self.write_fd = os.pipe()  # never closed: children may still hold it
+        self.drained = threading.Condition()
+        self.drains_seen = 0
+        self.thread = threading.Thread(target=self._run, name="native-log-filter", daemon=True)
+        self.thread.start()
+
+    # -- the thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        pending = b""
+        while True:
+            if pending and not self._more_within(_HOLD_S):
+                self._write(strip_native_notices(pending))  # not a notice after all
+                pending = b""
+            try:
+                data = os.read(self.read_fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            pending += data
+            while _DRAIN in pending:  # everything written before the drain request: out now
+                head, pending = pending.split(_DRAIN, 1)
+                self._write(strip_native_notices(head))
+                with self.drained:
+                    self.drains_seen += 1
+                    self.drained.notify_all()
+            cut = _held_from(pending)  # hold a notice's first part back until its newline
+            self._write(strip_native_notices(pending[:cut]))
+            pending = pending[cut:]
+
+    def _more_within(self, seconds: float) -> bool:
+        """Whether the pipe has data within ``seconds`` (always True where pipes cannot be
+        polled: there a held line end waits for the next write or the window's end)."""
+        if os.name != "posix":
+            return True
+        import select
+
+        return bool(select.select([self.read_fd], [], [], seconds)[0])
+
+    def _write(self, data: bytes) -> None:
+        with self.out_lock:
+            while data:
+                try:
+                    n = os.write(self.real_fd, data)
+                except OSError:  # the terminal went away: nothing to tell it
+                    return
+                data = data[n:]
+
+    # -- windows ---------------------------------------------------------------------------
+    def begin(self) -> None:
+        with self.lock:
+            self.users += 1
+            if self.users == 1:
+                _flush_python_stderr()
+                # fd 2 may have been pointed elsewhere since (a test harness capturing it):
+                # forward to where it points now.
+                current = os.dup(2)
+                with self.out_lock:
+                    old, self.real_fd = self.real_fd, current
+                os.close(old)
+                os.dup2(self.write_fd, 2)
+
+    def end(self) -> None:
+        with self.lock:
+            if self.users == 0:
+                return
+            self.users -= 1
+            if self.users > 0:
+                return
+            _flush_python_stderr()
+            os.dup2(self.real_fd, 2)
+            self._drain()
+
+    def _drain(self, timeout_s: float = 5.0) -> None:
+        """Wait until what was written to the pipe so far is on the real stderr."""
+        with self.drained:
+            target = self.drains_seen + 1
+            os.write(self.write_fd, _DRAIN)
+            self.drained.wait_for(lambda: self.drains_seen >= target, timeout_s)
+
+
+_forwarder: _Forwarder | None = None
+_start_lock = threading.Lock()
+
+
+def _flush_python_stderr() -> None:
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _enabled() -> bool:
+    return os.environ.get("VOODOO_HOLO_NATIVE_LOGS", "") in ("", "0")
+
+
+def _get_forwarder() -> _Forwarder | None:
+    global _forwarder
+    with _start_lock:
+        if _forwarder is None:
+            try:
+                _forwarder = _Forwarder()
+            except OSError:  # no fd 2 to redirect: nothing to filter
+                return None
+        return _forwarder
+
+
+class QuietWindow:
+    """Native notices are filtered from :meth:`open` until :meth:`close` (both idempotent).
+
+    A graph opens one before it is created and closes it when its first complete inference
+    has returned (or when the graph is closed). Windows of several graphs, in any threads,
+    overlap freely: fd 2 is the pipe while any of them is open.
+    """
+
+    def __init__(self) -> None:
+        self._open = False
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def open(self) -> QuietWindow:
+        with self._lock:
+            if self._open or not _enabled():
+                return self
+            forwarder = _get_forwarder()
+            if forwarder is None:
+                return self
+            forwarder.begin()
+            self._open = True
+        return self
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._open:
+                return
+            self._open = False
+        if _forwarder is not None:
+            _forwarder.end()
 
 
 @contextmanager
-def filter_native_stderr(linger: float = 0.0) -> Iterator[None]:
+def filter_native_stderr() -> Iterator[None]:
     """Drop native INFO/WARNING notices written to fd 2 inside the block; keep the rest.
 
-    Args:
-        linger: keep filtering this many seconds after the block ends. MediaPipe's graph
-            threads start their models in the background, so some notices arrive just
-            after the call that started a graph has returned.
-
-    Blocks may nest and overlap across threads: the descriptor is redirected while any block
-    (or lingering window) is open and restored, with the kept lines written, when the last
-    one closes (at the latest when the interpreter exits). Does nothing when fd 2 cannot be
-    redirected or ``VOODOO_HOLO_NATIVE_LOGS`` is set.
+    Does nothing when ``VOODOO_HOLO_NATIVE_LOGS`` is set or fd 2 cannot be redirected.
     """
-    if os.environ.get("VOODOO_HOLO_NATIVE_LOGS", "") not in ("", "0"):
-        yield
-        return
-    _begin()
+    window = QuietWindow().open()
     try:
         yield
     finally:
-        if linger > 0:
-            timer = threading.Timer(linger, _end)
-            timer.daemon = True
-            timer.start()
-        else:
-            _end()
+        window.close()
 
 
 @atexit.register
 def _restore_at_exit() -> None:
-    global _users
-    with _lock:
-        if _saved is None:
+    forwarder = _forwarder
+    if forwarder is None:
+        return
+    with forwarder.lock:
+        if forwarder.users == 0:
             return
-        _users = 1
-    _end()
+        forwarder.users = 1
+    forwarder.end()

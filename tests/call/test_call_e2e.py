@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -22,7 +24,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.security import fingerprint, load_or_create_keypair
+from pipeline.security import KnownPeers, fingerprint, load_or_create_keypair
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "assets" / "samples"
@@ -52,6 +54,15 @@ def media(tmp_path_factory) -> dict[str, Path]:
             wf.writeframes(pcm.tobytes())
         out[f"{name}.avi"], out[f"{name}.wav"] = d / f"{name}.avi", d / f"{name}.wav"
     return out
+
+
+def _bash(command: str, home: Path) -> subprocess.CompletedProcess:
+    """``command`` as pasted into bash, with ``voodoo-holo`` this checkout's CLI."""
+    shim = f'voodoo-holo() {{ {shlex.quote(sys.executable)} -m app.cli "$@"; }}\n'
+    env = {**os.environ, "VOODOO_HOLO_HOME": str(home), "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        ["bash", "-c", shim + command], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 class Caller:
@@ -206,14 +217,14 @@ def test_two_callers_see_each_other_survive_a_dropout_and_reconnect(tmp_path, me
     home_a, home_b = tmp_path / "home_a", tmp_path / "home_b"
     key_a = load_or_create_keypair(home_a / "config" / "keys")
     key_b = load_or_create_keypair(home_b / "config" / "keys")
-    listen = ["--listen", "0", "--bind", "127.0.0.1", "--accept-key", key_b.public_text, "--name", "A"]
+    listen = ["--listen", "0", "--bind", "127.0.0.1", "--accept-key", key_b.shareable, "--name", "A"]
     a = Caller(tmp_path, "a", home_a, [*listen, *_common(media, "astronaut", tmp_path)])
     callers = [a]
     try:
         m = a.wait(lambda m: m["state"] == "waiting", "listening")
         port = int(m["endpoint"].rsplit(":", 1)[1])
         assert m["endpoint"].startswith("tcp://127.0.0.1:") and port > 0
-        dial = [f"127.0.0.1:{port}", "--peer-key", key_a.public_text, "--name", "B"]
+        dial = [f"127.0.0.1:{port}", "--peer-key", key_a.shareable, "--name", "B"]
         b = Caller(tmp_path, "b", home_b, [*dial, *_common(media, "grace_hopper", tmp_path)])
         callers.append(b)
 
@@ -324,7 +335,15 @@ def test_an_unaccepted_key_is_refused_with_its_fingerprint(tmp_path, media):
         m = a.wait(lambda m: m["link_stats"]["counters"].get("refused_unknown_key", 0) >= 1, "refusal")
         assert m["state"] == "waiting" and m["peer"] is None
         a_log = a.wait_log(f"unknown key {fingerprint(key_b.public)}")
-        assert f"voodoo-holo keys --accept {key_b.public_text}" in a_log
+        # What each side says to run, pasted into bash on A's machine, accepts B's key.
+        told_a = re.search(r"To accept it: (.+)$", a_log, re.M)
+        told_b = re.search(r"then call again: (.+)$", b.log(), re.M)
+        assert told_a and told_b, (a_log[-2000:], b.log()[-2000:])
+        assert told_a.group(1) == told_b.group(1) == f"voodoo-holo keys --accept {key_b.shareable}"
+        for told, home in ((told_a, home_a), (told_b, tmp_path / "home_c")):
+            done = _bash(told.group(1), home)
+            assert done.returncode == 0 and "accepted" in done.stdout, done.stderr
+            assert KnownPeers.load(home / "config" / "known_peers.json").is_known(key_b.public)
     finally:
         for c in (a, b):
             if c is not None:
@@ -334,8 +353,6 @@ def test_an_unaccepted_key_is_refused_with_its_fingerprint(tmp_path, media):
 def test_first_call_from_an_unknown_key_is_accepted_at_the_prompt(tmp_path, media):
     """Like ssh's known hosts: a terminal user is asked once; after 'y' the caller gets in."""
     import pty
-
-    from pipeline.security import KnownPeers
 
     home_a, home_b = tmp_path / "home_a", tmp_path / "home_b"
     key_a = load_or_create_keypair(home_a / "config" / "keys")
