@@ -167,14 +167,15 @@ def _psnr_face(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _identity(snapshot: Path) -> dict[str, float]:
-    """PSNR of the rendered frontal view against each photo's aligned crop, in the face region."""
-    from pipeline.tracking import prepare_photo
+    """PSNR of the face in the rendered frontal view against each photo's face, both aligned by
+    the tracker (the view frames the whole head, so it is aligned before comparing)."""
+    from pipeline.tracking import PhotoConfig, prepare_photo
 
-    snap = cv2.cvtColor(cv2.imread(str(snapshot)), cv2.COLOR_BGR2RGB)
+    snap_rgb = cv2.cvtColor(cv2.imread(str(snapshot)), cv2.COLOR_BGR2RGB)
+    snap = prepare_photo(snap_rgb, PhotoConfig(matte=None)).crop_rgb_u8
     out = {}
     for name in ("astronaut", "grace_hopper"):
-        crop = prepare_photo(str(SAMPLES / f"{name}.jpg")).crop_rgb_u8
-        crop = cv2.resize(crop, snap.shape[1::-1], interpolation=cv2.INTER_AREA)
+        crop = prepare_photo(str(SAMPLES / f"{name}.jpg"), PhotoConfig(matte=None)).crop_rgb_u8
         out[name] = _psnr_face(snap, crop)
     return out
 
