@@ -371,12 +371,15 @@ _compiled_chunk = None
 
 
 def _chunk_function(settings: RenderSettings):
-    """The chunk marcher: eager, or the lazily built compiled copy (``settings.compile``)."""
+    """The chunk marcher: eager, or the lazily built compiled copy (``settings.compile``), which
+    falls back to eager for good if compilation fails (:class:`~pipeline.voodoo.compiled.CompiledCall`)."""
     global _compiled_chunk
     if not settings.compile or settings.sampling != "deterministic" or settings.kernel != "torch":
         return _render_chunk
     if _compiled_chunk is None:
-        _compiled_chunk = torch.compile(_render_chunk, dynamic=False)
+        from pipeline.voodoo.compiled import CompiledCall
+
+        _compiled_chunk = CompiledCall(_render_chunk, "the ray-marching chunk")
     return _compiled_chunk
 
 
