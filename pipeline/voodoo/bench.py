@@ -123,6 +123,9 @@ def _count_flops(model, fn: Callable[[], Any]) -> float:
         with FlopCounterMode(display=False) as counter:
             fn()
         return float(counter.get_total_flops())
+    except Exception as e:  # counting is a bonus: a counter failure must not lose the timings
+        print(f"  (FLOP count failed: {type(e).__name__}: {e})", flush=True)
+        return float("nan")
     finally:
         model.config = config
 
@@ -192,8 +195,9 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
             _rates(r, views)
         if count_flops:
             flops = _count_flops(model, fn)
-            r.extra["GFLOP"] = round(flops / 1e9, 1)
-            r.extra["TFLOP/s"] = round(flops / (r.median_ms * 1e-3) / 1e12, 2)
+            if flops == flops:  # not nan
+                r.extra["GFLOP"] = round(flops / 1e9, 1)
+                r.extra["TFLOP/s"] = round(flops / (r.median_ms * 1e-3) / 1e12, 2)
         print(f"  {stage}: {r.median_ms:.1f} ms", flush=True)
         return r
 
@@ -222,8 +226,10 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
         raw = drv.frontal.image_raw
         for n in sorted({1, *views}):
             batch = raw.expand(n, -1, -1, -1).contiguous()
-            label = f"super-resolution 128 -> 512 ({n} view(s), one batch)"
-            sr_rows[n] = row(label, lambda b=batch: model.super_resolve(b), n)
+            sr_rows[n] = row(
+                f"super-resolution 128 -> 512 x {n} view(s)", lambda b=batch: model.super_resolve(b), n
+            )
+            sr_rows[n].extra["sr_batch"] = min(model.sr_batch or n, n)
             rows.append(sr_rows[n])
     drive_row = next((r for r in rows if r.stage.startswith("drive")), None)
     for n in views:

@@ -274,6 +274,7 @@ class Voodoo3D(nn.Module):
                 m.id_grid = m.id_grid.float()
         self._graphed.clear()
         self._compiled.clear()
+        self.requires_grad_(False)  # inference only: no autograd bookkeeping on any weight
         return self.eval()
 
     @torch.no_grad()

@@ -61,6 +61,16 @@ ABSENT = "mediapipe,sounddevice,pyglet,imageio_ffmpeg,hid,tensorrt"
 SHARED_WHEELS = ("pyzmq", "moderngl", "glcontext", "platformdirs")
 LIVE_WHEELS = ("mediapipe", "protobuf")
 LOG_CAP = 200_000
+#: Steps that use the synthetic weights (with --only, the weights step runs when one is chosen).
+WEIGHTED_STEPS = {
+    "parity_cuda",
+    "bench_model_bfloat16",
+    "bench_model_float32",
+    "bench_model_float16",
+    "bench_pipeline",
+    "precision_cuda",
+    "bench_model_compile",
+}
 
 
 @dataclass
@@ -100,7 +110,8 @@ class Check:
         self.work.mkdir(parents=True, exist_ok=True)
         self.home = self.work / "home"
         self.home.mkdir(exist_ok=True)
-        self.pythonpath = [str(ROOT)]
+        inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(ROOT)]
+        self.pythonpath = [str(ROOT), *inherited]
         if args.tiny:
             self.pythonpath.insert(0, str(HERE / "emulate"))
 
@@ -601,27 +612,54 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tiny", action="store_true", help="smoke-sized dry run (CPU test suite)")
     p.add_argument("--budget", type=float, default=460.0, help="seconds for the whole run")
     p.add_argument("--python", default=sys.executable, help="interpreter for the steps")
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma-separated step names to run (a rerun of what failed); the setup steps always run",
+    )
     args = p.parse_args(argv)
     c = Check(args)
-    step_environment(c)
+    only = {n.strip() for n in args.only.split(",") if n.strip()} if args.only else None
+
+    def want(name: str) -> bool:
+        if only is None or name in only:
+            return True
+        c.skip(name, "not selected (--only)")
+        return False
+
+    step_environment(c)  # setup steps always run
     step_wheels(c)
     step_gl(c)
-    step_egl(c)
-    step_import_audit(c)
-    weights = step_weights(c)
-    check_plan(c, weights)
-    step_parity(c, weights)
-    if args.tiny:
-        step_bench_smoke(c)
+    if want("egl_context"):
+        step_egl(c)
+    if want("import_audit"):
+        step_import_audit(c)
+    needs_weights = only is None or bool(only & WEIGHTED_STEPS)
+    weights = None
+    if needs_weights:
+        weights = step_weights(c)
     else:
-        step_bench_dtype(c, "bfloat16", weights, 110, 40)
-        step_bench_dtype(c, "float32", weights, 110, 40)
-    step_pytest(c)
-    step_pipeline(c, weights)
-    if not args.tiny:
+        c.skip("weights", "no selected step needs them")
+    check_plan(c, weights)
+    if want("parity_cuda"):
+        step_parity(c, weights)
+    if args.tiny:
+        if want("bench_model_smoke"):
+            step_bench_smoke(c)
+    else:
+        for dtype in ("bfloat16", "float32"):
+            if want(f"bench_model_{dtype}"):
+                step_bench_dtype(c, dtype, weights, 110, 40)
+    if want("pytest_gpu"):
+        step_pytest(c)
+    if want("bench_pipeline"):
+        step_pipeline(c, weights)
+    if not args.tiny and want("bench_model_float16"):
         step_bench_dtype(c, "float16", weights, 100, 40)
-    step_precision(c, weights)
-    step_compile(c, weights)
+    if want("precision_cuda"):
+        step_precision(c, weights)
+    if want("bench_model_compile"):
+        step_compile(c, weights)
     print_table(c)
     bad = [r.name for r in c.steps if r.status in ("failed", "timeout")]
     return 1 if bad or c.plan_checked.get("problems") else 0

@@ -201,3 +201,21 @@ def test_super_resolution_plan_on_cuda_with_large_styles(dtype: str) -> None:
     assert torch.isfinite(b).all()
     assert _rel(b, a) < (2e-2 if dtype == "float16" else 5e-2)
     assert float(b.std()) > 0.1 * float(a.std())  # not a solid colour
+
+
+def test_recorded_peaks_name_real_layers_and_leave_fp16_headroom() -> None:
+    """``data/activation_peaks_seed3.json``: the float32 peaks of every layer with the fixture's
+    seed-3 synthetic weights, made by ``python -m pipeline.voodoo.precision --weights W.pt
+    --fixture fixture_seed3.npz --dtypes none --peaks-out PEAKS.json`` (W.pt from the fixture's
+    ``make_weights.py --seed 3``)."""
+    import json
+    from pathlib import Path
+
+    record = json.loads((Path(__file__).parent / "data" / "activation_peaks_seed3.json").read_text())
+    model = Voodoo3D(ModelConfig())
+    modules = dict(model.named_modules())
+    names = [k.removesuffix(DEMOD_SUFFIX) for k in record["peaks"]]
+    assert all(n in modules for n in names)  # patterns built from these names reach real layers
+    assert len(record["peaks"]) > 250
+    assert record["near_fp16_max"] == [] == layers_near_fp16_max(record["peaks"], record["headroom"])
+    assert max(record["peaks"].values()) < 20  # synthetic N(0, 1/fan_in) weights keep activations O(1)

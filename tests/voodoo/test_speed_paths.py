@@ -191,3 +191,14 @@ def test_per_frame_stages_make_no_host_sync(reference: Voodoo3D) -> None:
         out = reference.render(planes, c2w, k, super_resolve=True)
     assert out.image is not None and out.image.shape == (3, 3, 512, 512)
     assert rec.seen == []
+
+
+def test_bench_counts_the_super_resolutions_arithmetic(reference: Voodoo3D, frame: dict) -> None:
+    """The bench's FLOP count works on the inference-mode model (395.5 GFLOP of convolutions and
+    matrix products per super-resolved view) and leaves the configuration as it was."""
+    from pipeline.voodoo.bench import _count_flops
+
+    config = reference.config
+    flops = _count_flops(reference, lambda: reference.super_resolve(frame["out"].image_raw[:1]))
+    assert 395e9 < flops < 396e9
+    assert reference.config is config
