@@ -14,8 +14,8 @@ second of device time, each with its own time limit inside the overall ``--budge
 4. ``pytest -m gpu``;
 5. ``voodoo-holo bench pipeline`` (the ``one-gpu`` layout with the neural avatar, headless,
    OpenGL through EGL on the GPU; needs the carried mediapipe for tracking);
-6. the float16 bench configurations, the precision tool (bfloat16 and float16 against float32,
-   activation peaks) and a ``--compile`` configuration, as far as the budget allows.
+6. the precision tool (bfloat16 and float16 against float32, activation peaks), the float16
+   bench configurations and a ``--compile`` configuration, as far as the budget allows.
 
 A step that cannot get its minimum time is skipped and says so. ``--tiny`` (with ``--device
 cpu``) is the dry run of the default test suite: the same plan, every command line checked
@@ -654,10 +654,10 @@ def main(argv: list[str] | None = None) -> int:
         step_pytest(c)
     if want("bench_pipeline"):
         step_pipeline(c, weights)
-    if not args.tiny and want("bench_model_float16"):
-        step_bench_dtype(c, "float16", weights, 100, 40)
     if want("precision_cuda"):
         step_precision(c, weights)
+    if not args.tiny and want("bench_model_float16"):
+        step_bench_dtype(c, "float16", weights, 100, 40)
     if want("bench_model_compile"):
         step_compile(c, weights)
     print_table(c)

@@ -26,9 +26,11 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).norm() / b.double().norm())
 
 
-#: Operations that make the host wait for the device on CUDA (a value read back, an output
-#: whose size depends on the data).
+#: Operations that make the host wait for the device on CUDA: a value read back, an output
+#: whose size depends on the data, a tensor made from Python data (``lift_fresh``: a list used
+#: as an index, ``torch.tensor(...)``), which on CUDA is a host -> device copy from pageable memory.
 SYNCING_OPS = {
+    "aten.lift_fresh",
     "aten._local_scalar_dense",
     "aten.item",
     "aten.nonzero",
@@ -170,7 +172,9 @@ def test_recorder_sees_a_host_sync() -> None:
         x = torch.arange(4.0)
         float(x.sum())
         x[x > 1].sum()
+        x[[0, 2]]
     assert "aten._local_scalar_dense" in rec.seen and "aten.index" in rec.seen
+    assert "aten.lift_fresh" in rec.seen
 
 
 def test_render_and_super_resolution_make_no_host_sync(frame: dict) -> None:
