@@ -52,23 +52,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     gpu_ok = None
     gl_state: tuple[bool, str] | None = None
     for item in items:
-        if "slow" in item.keywords and not runslow:
+        if item.get_closest_marker("slow") and not runslow:
             item.add_marker(skip_slow)
-        if "camera" in item.keywords or "interactive" in item.keywords:
+        if item.get_closest_marker("camera") or item.get_closest_marker("interactive"):
             item.add_marker(skip_never)
-        if "gpu" in item.keywords:
+        if item.get_closest_marker("gpu"):
             if gpu_ok is None:
                 import torch
 
                 gpu_ok = torch.cuda.is_available()
             if not gpu_ok:
                 item.add_marker(pytest.mark.skip(reason="no CUDA GPU"))
-        if "gl" in item.keywords:
+        if item.get_closest_marker("gl"):
             if gl_state is None:
                 gl_state = _egl_available()
             if not gl_state[0]:
                 item.add_marker(pytest.mark.skip(reason=gl_state[1]))
-        if "window" in item.keywords and shutil.which("Xvfb") is None:
+        if item.get_closest_marker("window") and shutil.which("Xvfb") is None:
             item.add_marker(pytest.mark.skip(reason="Xvfb is not installed (apt-get install xvfb)"))
 
 

@@ -51,6 +51,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="model bench: replay the network stages from CUDA graphs (CUDA only)",
     )
     p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16"),
+        default="float32",
+        help="model bench: precision of the networks (half precision: CUDA; see pipeline/voodoo/halfplan.py)",
+    )
+    p.add_argument(
+        "--stages",
+        default="networks,render,frame",
+        help="model bench: row groups to measure, a comma-separated subset of networks,render,frame",
+    )
+    p.add_argument(
+        "--random-planes",
+        action="store_true",
+        help="model bench: with --stages render, render a random tri-plane (no network runs; smoke runs)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="model bench: torch.compile the super-resolution and the ray marching (CUDA; eager on failure)",
+    )
+    p.add_argument(
         "--json", type=Path, default=None, metavar="OUT.json", help="also write the results as JSON"
     )
 
@@ -75,7 +96,12 @@ def run(args: argparse.Namespace) -> int:
         f"voodoo-holo bench {args.target} on {platform.node() or 'this machine'} (device {args.device})",
         flush=True,
     )
-    rows = mod.bench(args)
+    config_error = getattr(mod, "BenchConfigError", ())  # an option this machine cannot use
+    try:
+        rows = mod.bench(args)
+    except config_error as e:
+        print(f"voodoo-holo bench {args.target}: {e}", file=sys.stderr)
+        return 2
     print(format_table(rows))
     if args.json:
         record = {
@@ -87,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
             "quick": bool(args.quick),
             "python": platform.python_version(),
             "machine": platform.machine(),
+            **(mod.environment(args) if hasattr(mod, "environment") else {}),
             "rows": [r.to_json() for r in rows],
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)

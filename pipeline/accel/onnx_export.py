@@ -24,7 +24,7 @@ import torch
 
 from pipeline.accel.networks import NETWORK_NAMES, NetworkSpec, network_specs
 from pipeline.voodoo.model import Voodoo3D
-from pipeline.voodoo.superres import set_fused_modconv
+from pipeline.voodoo.superres import ModulatedConv, set_fused_modconv
 
 __all__ = [
     "MANIFEST_NAME",
@@ -109,11 +109,14 @@ def weights_identity(path: str | os.PathLike[str] | None, seed: int | None = Non
 
 @contextlib.contextmanager
 def _export_form(model: Voodoo3D) -> Iterator[None]:
+    """The shared-kernel modulated convolution during export; each module's form is restored."""
+    before = [(m, m.fused) for m in model.superresolution.modules() if isinstance(m, ModulatedConv)]
     set_fused_modconv(model.superresolution, False)
     try:
         yield
     finally:
-        set_fused_modconv(model.superresolution, True)
+        for m, fused in before:
+            m.fused = fused
 
 
 def _export_one(spec: NetworkSpec, path: Path, opset: int, device: torch.device) -> None:
@@ -183,7 +186,7 @@ def export_onnx(
     """Export ``names`` of ``model`` (float32) to ``out_dir`` and write the manifest.
 
     With ``check`` each file is run with onnxruntime on CPU against the PyTorch reference
-    (the fused super-resolution, i.e. the exact module the model runs) and the max abs error
+    (the super-resolution in the modulated-conv form the model runs) and the max abs error
     goes into the manifest.
     """
     if model.config.dtype != "float32":

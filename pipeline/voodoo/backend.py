@@ -9,7 +9,9 @@
   super-resolves, and returns display-ready uint8 views.
 
 Crops are converted to model tensors exactly as the official preprocessing does
-(``u8 / 255 * 2 - 1`` in float64, then float32).
+(``u8 / 255 * 2 - 1`` in float64, then float32), on the model's device. Crops and scene
+tri-planes that arrive in host memory are uploaded through reused pinned buffers
+(:class:`pipeline.voodoo.staging.HostStaging`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pipeline.cameras import Camera, stack_cameras
 from pipeline.messages import array_field, camera_from_arrays, camera_to_arrays, scalar_field
 from pipeline.voodoo.encoder import IMAGE_SIZE, PLANE_CHANNELS, PLANE_SIZE
 from pipeline.voodoo.model import DType, ModelConfig, SourceCache, Voodoo3D
+from pipeline.voodoo.staging import HostStaging, crop_u8_to_signed
 from pipeline.wire import INT64_MAX, WireError
 
 __all__ = ["NeuralBackend", "NeuralScene", "NeuralSource", "crop_to_signed", "load_backend", "signed_to_u8"]
@@ -35,13 +38,18 @@ __all__ = ["NeuralBackend", "NeuralScene", "NeuralSource", "crop_to_signed", "lo
 _PLANES_SHAPE = (1, 3, PLANE_CHANNELS, PLANE_SIZE, PLANE_SIZE)
 
 
-def crop_to_signed(crop_rgb_u8: np.ndarray) -> torch.Tensor:
-    """``512 x 512 x 3`` uint8 RGB -> ``1 x 3 x 512 x 512`` float32 in [-1, 1] (spec 10, step 7)."""
+def _checked_crop(crop_rgb_u8: np.ndarray) -> np.ndarray:
     a = np.asarray(crop_rgb_u8)
     if a.dtype != np.uint8 or a.shape != (IMAGE_SIZE, IMAGE_SIZE, 3):
         raise ValueError(
             f"the neural avatar needs a {IMAGE_SIZE}x{IMAGE_SIZE}x3 uint8 crop, got {a.shape} {a.dtype}"
         )
+    return a
+
+
+def crop_to_signed(crop_rgb_u8: np.ndarray) -> torch.Tensor:
+    """``512 x 512 x 3`` uint8 RGB -> ``1 x 3 x 512 x 512`` float32 in [-1, 1] (spec 10, step 7)."""
+    a = _checked_crop(crop_rgb_u8)
     signed = (a.astype(np.float64) / 255.0 * 2.0 - 1.0).astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(signed.transpose(2, 0, 1)))[None]
 
@@ -141,10 +149,15 @@ class NeuralBackend(AvatarBackend[NeuralSource, NeuralScene]):
     def __init__(self, model: Voodoo3D, super_resolve: bool = True) -> None:
         self.model = model
         self.super_resolve = super_resolve
+        self.staging = HostStaging(model.device)
+
+    def _signed(self, crop_rgb_u8: np.ndarray) -> torch.Tensor:
+        """:func:`crop_to_signed`, computed on the model's device from the uploaded bytes."""
+        return crop_u8_to_signed(_checked_crop(crop_rgb_u8), self.staging)
 
     def prepare_source(self, source: FaceObservation) -> NeuralSource:
         crop = np.ascontiguousarray(source.crop_rgb_u8)
-        cache = self.model.prepare_source(crop_to_signed(crop))
+        cache = self.model.prepare_source(self._signed(crop))
         return NeuralSource(cache, source.camera, hashlib.sha1(crop.tobytes()).hexdigest())
 
     def has_source(self, key: str | None) -> bool:
@@ -162,7 +175,7 @@ class NeuralBackend(AvatarBackend[NeuralSource, NeuralScene]):
     def drive(self, source: NeuralSource, driver: FaceObservation) -> NeuralScene:
         if not isinstance(source, NeuralSource):
             raise TypeError(f"NeuralBackend.drive needs a NeuralSource, got {type(source).__name__}")
-        planes, _, _ = self.model.drive(source.cache, crop_to_signed(driver.crop_rgb_u8))
+        planes, _, _ = self.model.drive(source.cache, self._signed(driver.crop_rgb_u8))
         return NeuralScene(driver.seq, driver.timestamp_ns, driver.camera, planes)
 
     def render(
@@ -181,8 +194,11 @@ class NeuralBackend(AvatarBackend[NeuralSource, NeuralScene]):
         square = [c.enclosing_square() for c in cameras]
         side = square[0].width
         c2w, k = stack_cameras(square)
+        planes = scene.planes
+        if planes.device != self.model.device and planes.device.type == "cpu":
+            planes = self.staging.upload(planes.numpy())  # pinned, asynchronous on CUDA
         out = self.model.render(
-            scene.planes, torch.from_numpy(c2w), torch.from_numpy(k), super_resolve=self.super_resolve
+            planes, torch.from_numpy(c2w), torch.from_numpy(k), super_resolve=self.super_resolve
         )
         image = out.image if out.image is not None else out.image_raw
         size = (side, side)
@@ -216,5 +232,8 @@ def load_backend(
     """
     from pipeline.voodoo.checkpoint import load_model
 
+    if torch.device(device).type == "cuda":
+        # A call runs fixed shapes: cuDNN times its kernels once per shape and keeps the fastest.
+        torch.backends.cudnn.benchmark = True
     model, _ = load_model(weights_path, ModelConfig(device=device, dtype=dtype), progress=progress)
     return NeuralBackend(model, super_resolve=super_resolve)

@@ -24,6 +24,7 @@ __all__ = [
     "PatchEmbed",
     "TransformerBlock",
     "append_coordinates",
+    "in_format_of",
     "conv3x3",
     "coordinate_grid",
     "tokens_to_map",
@@ -42,13 +43,31 @@ def coordinate_grid(height: int, width: int, device: torch.device | str | None =
     return torch.stack((xs, ys))[None].contiguous()
 
 
+def in_format_of(x: Tensor, like: Tensor) -> Tensor:
+    """``x`` in ``like``'s memory format when that is channels-last (NHWC), else as it is.
+
+    Concatenating a channels-last tensor with a broadcast one gives an NCHW result; the
+    convolution after it would then run in NCHW (and convert its weights on every call).
+    """
+    if (
+        x.ndim == 4
+        and like.ndim == 4
+        and not like.is_contiguous()
+        and like.is_contiguous(memory_format=torch.channels_last)
+    ):
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 def append_coordinates(image: Tensor, grid: Tensor) -> Tensor:
-    """``B x 3 x H x W`` image + ``1 x 2 x H x W`` grid -> ``B x 5 x H x W`` ``[R, G, B, x, y]``."""
+    """``B x 3 x H x W`` image + ``1 x 2 x H x W`` grid -> ``B x 5 x H x W`` ``[R, G, B, x, y]``
+    (in the image's memory format)."""
     if image.shape[-2:] != grid.shape[-2:]:
         raise ValueError(
             f"encoder input must be {tuple(grid.shape[-2:])} pixels, got {tuple(image.shape[-2:])}"
         )
-    return torch.cat((image, grid.to(image.dtype).expand(image.shape[0], -1, -1, -1)), dim=1)
+    out = torch.cat((image, grid.to(image.dtype).expand(image.shape[0], -1, -1, -1)), dim=1)
+    return in_format_of(out, image)
 
 
 def tokens_to_map(tokens: Tensor, height: int, width: int) -> Tensor:
@@ -119,7 +138,7 @@ class _ASPP(nn.Module):
         outs = [F.relu(branch(x)) for branch in self.convs[:-1]]
         pooled = F.relu(self.convs[-1][1](F.adaptive_avg_pool2d(x, 1)))
         outs.append(F.interpolate(pooled, size=x.shape[-2:], mode="bilinear", align_corners=False))
-        return F.relu(self.project(torch.cat(outs, dim=1)))
+        return F.relu(self.project(in_format_of(torch.cat(outs, dim=1), x)))
 
 
 class FeatureExtractor(nn.Module):

@@ -2,7 +2,7 @@
 
 A driver frame runs the same three networks on tensors of the same shapes every time: the
 Lp3D encoder (1 x 3 x 512 x 512), the expression encoder and the super-resolution network
-(``sr_batch`` x 3 x 128 x 128). Launched eagerly, each is hundreds of small kernel launches
+(N views x 3 x 128 x 128; on CUDA every view of a render in one batch). Launched eagerly, each is hundreds of small kernel launches
 whose CPU cost shows at 30 FPS. :class:`GraphedCall` records a stage once per input
 signature (shapes, dtypes, strides, device) into a CUDA graph and afterwards replays it:
 copy the inputs into the graph's static buffers, replay, clone the outputs.

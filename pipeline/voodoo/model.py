@@ -18,8 +18,9 @@ official code encodes the source twice per frame and re-encodes it every frame),
 everything that depends on the source only, and never runs the ResNet ``layer3``/``layer4``
 whose outputs are discarded.
 
-Precision: ``ModelConfig.dtype`` sets the compute dtype of the three networks (Lp3D
-encoder, expression encoder, super-resolution); the renderer (rays, samples, tri-plane MLP,
+Precision: ``ModelConfig.dtype`` names the precision of the three networks (Lp3D encoder,
+expression encoder, super-resolution), which :mod:`pipeline.voodoo.halfplan` turns into a
+per-network plan with float32 islands; the renderer (rays, samples, tri-plane MLP,
 compositing) always runs in float32. See ``pipeline/voodoo/README.md`` for which stages
 tolerate float16/bfloat16 and why. CPU float32 is the reference.
 """
@@ -28,15 +29,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pipeline.voodoo.compiled import CompiledCall
 from pipeline.voodoo.cuda_graphs import GraphedCall
 from pipeline.voodoo.encoder import IMAGE_SIZE, Lp3DEncoder
 from pipeline.voodoo.expression import ExpressionEncoder
+from pipeline.voodoo.halfplan import DTYPES, DType, PrecisionPlan, apply_plan, precision_plan
 from pipeline.voodoo.renderer import (
     PLANE_AXES,
     RenderResult,
@@ -57,8 +59,9 @@ __all__ = [
     "canonical_buffers",
 ]
 
-DType = Literal["float32", "float16", "bfloat16"]
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_DTYPES = DTYPES
+#: Views super-resolved at once off CUDA when ``ModelConfig.sr_batch`` is None (~0.3 GB each).
+CPU_SR_BATCH = 4
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,17 @@ class ModelConfig:
 
     Attributes:
         device: torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
-        dtype: compute dtype of the encoders and the super-resolution network; half
-            precision needs a CUDA device unless ``cpu_half`` is set. The renderer is always
-            float32.
+        dtype: precision of the encoders and the super-resolution network, made into a
+            :class:`~pipeline.voodoo.halfplan.PrecisionPlan` (``float16`` keeps the encoders
+            and some super-resolution layers out of float16); half precision needs a CUDA
+            device unless ``cpu_half`` is set. The renderer is always float32.
         render: ray-marching settings (sampling rule, chunk size...).
-        channels_last: NHWC memory format for the conv-heavy networks (helps on CUDA).
+        channels_last: NHWC memory format for the conv-heavy networks (weights and inputs;
+            tensor-core convolutions want it). None (default): on CUDA only.
         keep_unused: also keep the checkpoint weights that inference never uses (ResNet
             layer3/layer4, the style MLP, the U-Net toRGB heads; ~62 M parameters).
-        sr_batch: views super-resolved at once (bounds memory: ~0.3 GB per view in float32).
+        sr_batch: views super-resolved at once (memory: ~0.3 GB per view in float32). None
+            (default): every view of a render in one batch on CUDA, ``CPU_SR_BATCH`` off it.
         cpu_half: allow ``float16``/``bfloat16`` off CUDA. For measuring half-precision
             numerics on CPU (``python -m pipeline.voodoo.precision``), not for speed: CPU
             half-precision kernels are often slower than float32.
@@ -82,20 +88,33 @@ class ModelConfig:
             super-resolution) from CUDA graphs recorded on first use per input shape (see
             :mod:`pipeline.voodoo.cuda_graphs`); eager where capture fails and off CUDA.
             Opt-in: not yet measured on a GPU.
+        compile: on CUDA, run the super-resolution network and the ray-marching chunks
+            through ``torch.compile`` (:mod:`pipeline.voodoo.compiled`: compiled on first use
+            per shape, eager if compilation fails). Ignored off CUDA (``RenderSettings.compile``
+            compiles the renderer on any device). Opt-in: not yet measured on a GPU.
+        fp16_keep: module-name patterns (``fnmatch``, e.g. ``superresolution.conv_body_up.*``)
+            kept in bfloat16 when ``dtype`` is ``float16``: the layers ``python -m
+            pipeline.voodoo.precision --peaks-out`` finds near float16's largest value.
     """
 
     device: str = "cpu"
     dtype: DType = "float32"
     render: RenderSettings = field(default_factory=RenderSettings)
-    channels_last: bool = False
+    channels_last: bool | None = None
     keep_unused: bool = False
-    sr_batch: int = 4
+    sr_batch: int | None = None
     cpu_half: bool = False
     cuda_graphs: bool = False
+    compile: bool = False
+    fp16_keep: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.sr_batch < 1:
-            raise ValueError(f"ModelConfig.sr_batch must be >= 1, got {self.sr_batch}")
+        if self.sr_batch is not None and self.sr_batch < 1:
+            raise ValueError(f"ModelConfig.sr_batch must be >= 1 (or None: automatic), got {self.sr_batch}")
+        if isinstance(self.fp16_keep, str) or not all(isinstance(p, str) and p for p in self.fp16_keep):
+            raise ValueError(
+                f"ModelConfig.fp16_keep must be a tuple of module-name patterns, got {self.fp16_keep!r}"
+            )
         if self.dtype not in _DTYPES:
             raise ValueError(f"ModelConfig.dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
         try:
@@ -111,6 +130,19 @@ class ModelConfig:
     @property
     def torch_dtype(self) -> torch.dtype:
         return _DTYPES[self.dtype]
+
+    @property
+    def plan(self) -> PrecisionPlan:
+        """The per-network precision plan of ``dtype``."""
+        return precision_plan(self.dtype, self.fp16_keep)
+
+    @property
+    def on_cuda(self) -> bool:
+        return torch.device(self.device).type == "cuda"
+
+    @property
+    def use_channels_last(self) -> bool:
+        return self.on_cuda if self.channels_last is None else self.channels_last
 
 
 @dataclass
@@ -212,6 +244,8 @@ class Voodoo3D(nn.Module):
         self.superresolution = SuperResolution(keep)
         self.exp_transfer = ExpressionEncoder(keep)
         self._graphed: dict[tuple, GraphedCall] = {}
+        self._compiled: dict[tuple, CompiledCall] = {}
+        self._plan_hooks: list = []
 
     # -- setup ---------------------------------------------------------------------------
     def networks(self) -> tuple[nn.Module, ...]:
@@ -219,18 +253,28 @@ class Voodoo3D(nn.Module):
         return (self.triplane_encoder, self.superresolution, self.exp_transfer)
 
     def place(self) -> Voodoo3D:
-        """Move to ``config.device``, cast the networks to ``config.dtype``; returns self."""
+        """Move to ``config.device``, apply the precision plan and the memory format; returns self."""
+        from pipeline.voodoo.superres import ModulatedConv
+
         dev = torch.device(self.config.device)
         self.to(dev)
-        for net in self.networks():
-            net.to(dtype=self.config.torch_dtype)
-            if self.config.channels_last:  # 2-D conv kernels only (modulated weights are 5-D)
+        for h in self._plan_hooks:
+            h.remove()
+        self._plan_hooks = apply_plan(self, self.config.plan)
+        if self.config.use_channels_last:
+            for net in self.networks():
                 for m in net.modules():
                     if isinstance(m, nn.Conv2d):
                         m.weight.data = m.weight.data.contiguous(memory_format=torch.channels_last)
+                    elif isinstance(m, ModulatedConv):  # 1 x C_out x C_in x k x k: NHWC per [0]
+                        w = m.weight.data[0].contiguous(memory_format=torch.channels_last)
+                        m.weight.data = w[None]
         for m in self.modules():  # coordinate grids stay float32 and are cast on use
             if hasattr(m, "id_grid"):
                 m.id_grid = m.id_grid.float()
+        self._graphed.clear()
+        self._compiled.clear()
+        self.requires_grad_(False)  # inference only: no autograd bookkeeping on any weight
         return self.eval()
 
     @torch.no_grad()
@@ -256,21 +300,30 @@ class Voodoo3D(nn.Module):
     def device(self) -> torch.device:
         return self.canonical_cam2world.device
 
-    def _stage(self, attr: str, method: str | None = None):
-        """The network stage ``self.<attr>[.<method>]``, through a CUDA graph when configured."""
+    def _stage(self, attr: str, method: str | None = None, compile: bool = False):
+        """The network stage ``self.<attr>[.<method>]``: compiled when ``compile`` and
+        ``config.compile`` (CUDA), through a CUDA graph when configured."""
         owner = getattr(self, attr)
         fn = owner if method is None else getattr(owner, method)
-        if not self.config.cuda_graphs or self.device.type != "cuda":
-            return fn
+        name = attr if method is None else f"{attr}.{method}"
+        cuda = self.device.type == "cuda"
         key = (attr, method, id(owner))  # a swapped module (accel backends) gets new graphs
+        if compile and self.config.compile and cuda and isinstance(owner, nn.Module):
+            compiled = self._compiled.get(key)
+            if compiled is None:
+                compiled = self._compiled[key] = CompiledCall(fn, name)
+            fn = compiled
+        if not self.config.cuda_graphs or not cuda:
+            return fn
         graphed = self._graphed.get(key)
         if graphed is None:
-            graphed = self._graphed[key] = GraphedCall(fn, attr if method is None else f"{attr}.{method}")
+            graphed = self._graphed[key] = GraphedCall(fn, name)
         return graphed
 
-    def _net_input(self, x: Tensor) -> Tensor:
-        x = x.to(self.device, self.config.torch_dtype)
-        if self.config.channels_last and x.ndim == 4:
+    def _net_input(self, x: Tensor, network: str) -> Tensor:
+        """``x`` on the device, in ``network``'s plan dtype and the configured memory format."""
+        x = x.to(self.device, self.config.plan.network_dtype(network), non_blocking=True)
+        if self.config.use_channels_last and x.ndim == 4:
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
@@ -279,18 +332,32 @@ class Voodoo3D(nn.Module):
     def encode(self, image_signed: Tensor) -> Tensor:
         """Lp3D: ``B x 3 x 512 x 512`` in [-1, 1] -> float32 tri-plane ``B x 3 x 32 x 256 x 256``."""
         _check_images(image_signed, "image_signed")
-        return self._stage("triplane_encoder")(self._net_input(image_signed)).float()
+        return self._stage("triplane_encoder")(self._net_input(image_signed, "triplane_encoder")).float()
+
+    @property
+    def sr_batch(self) -> int | None:
+        """Views per super-resolution batch (None: all views of a call at once)."""
+        if self.config.sr_batch is not None:
+            return self.config.sr_batch
+        return None if self.device.type == "cuda" else CPU_SR_BATCH
 
     @torch.inference_mode()
     def super_resolve(self, image_raw: Tensor) -> Tensor:
-        """GFPGAN: ``N x 3 x 128 x 128`` ~[-1, 1] -> float32 ``N x 3 x 512 x 512`` (unclamped)."""
+        """GFPGAN: ``N x 3 x 128 x 128`` ~[-1, 1] -> float32 ``N x 3 x 512 x 512`` (unclamped).
+
+        The views go through the network in batches of :attr:`sr_batch` (on CUDA, by
+        default, all at once: one launch sequence whose convolutions share their weights
+        across the views).
+        """
         if image_raw.ndim != 4 or image_raw.shape[1] != 3:
             raise ValueError(f"image_raw must be N x 3 x H x W, got {tuple(image_raw.shape)}")
-        step = self.config.sr_batch
-        sr = self._stage("superresolution")
-        return torch.cat(
-            [sr(self._net_input(image_raw[i : i + step])).float() for i in range(0, image_raw.shape[0], step)]
-        )
+        n = image_raw.shape[0]
+        step = self.sr_batch or n
+        sr = self._stage("superresolution", compile=True)
+        x = self._net_input(image_raw, "superresolution")
+        if step >= n:
+            return sr(x).float()
+        return torch.cat([sr(x[i : i + step]).float() for i in range(0, n, step)])
 
     @torch.inference_mode()
     def render(
@@ -305,12 +372,15 @@ class Voodoo3D(nn.Module):
         """Render N cameras (``N x 4 x 4`` cam2world, ``N x 3 x 3`` intrinsics) of one tri-plane
         (``1 x 3 x 32 x 256 x 256``) or of one tri-plane per camera, in float32."""
         dev = self.device
+        settings = settings or self.config.render
+        if self.config.compile and dev.type == "cuda" and not settings.compile:
+            settings = dataclasses.replace(settings, compile=True)
         out: RenderResult = render_triplanes(
-            planes.to(dev),
+            planes.to(dev, non_blocking=True),
             self.decoder,
-            cam2world.to(dev, torch.float32),
-            intrinsics.to(dev, torch.float32),
-            settings or self.config.render,
+            cam2world.to(dev, torch.float32, non_blocking=True),
+            intrinsics.to(dev, torch.float32, non_blocking=True),
+            settings,
             generator,
         )
         image = self.super_resolve(out.image_raw) if super_resolve else None
@@ -333,8 +403,8 @@ class Voodoo3D(nn.Module):
         frontal = self.render_canonical(planes, super_resolve=True, generator=generator)
         source_rgb01 = (frontal.image + 1) / 2  # not clamped (model convention)
         exp = self.exp_transfer
-        source_feats = exp.source_features(self._net_input(source_rgb01))
-        triplane_feats = exp.triplane_features(self._net_input(planes))
+        source_feats = exp.source_features(self._net_input(source_rgb01, "exp_transfer"))
+        triplane_feats = exp.triplane_features(self._net_input(planes, "exp_transfer"))
         return SourceCache(planes, frontal, source_feats, triplane_feats)
 
     @torch.inference_mode()
@@ -351,7 +421,7 @@ class Voodoo3D(nn.Module):
         up = F.interpolate(driver.frontal.image_raw, size=(IMAGE_SIZE, IMAGE_SIZE), mode="nearest")
         driver_rgb01 = (up + 1) / 2
         delta = self._stage("exp_transfer", "delta_from_features")(
-            source.source_feats, source.triplane_feats, self._net_input(driver_rgb01)
+            source.source_feats, source.triplane_feats, self._net_input(driver_rgb01, "exp_transfer")
         )
         return delta.float()
 

@@ -3,7 +3,7 @@
 Usage::
 
     python -m pipeline.voodoo.precision --weights W.pt --fixture fixture_seed3.npz \
-        [--dtypes bfloat16,float16] [--threads N]
+        [--dtypes bfloat16,float16|none] [--peaks-out PEAKS.json] [--threads N]
 
 Runs the fixture's full re-enactment (deterministic sampling rule) once in float32, then once
 per half dtype with the Lp3D encoder, the expression encoder and the super-resolution network
@@ -11,9 +11,14 @@ in that dtype (the renderer stays float32, as in every configuration). Prints, p
 the relative L2 error (float64; depth: relative to its spread, as in the parity tool), the
 max |difference| and the count of non-finite values against the float32 outputs.
 
-It also records the largest |activation| of every conv/linear layer of the three networks:
-in float32, to show the headroom below float16's largest finite value (65504); in half
-precision, the first layer whose output reaches it or is not finite (overflow).
+It also records the largest |activation| of every conv/linear layer and modulated convolution
+of the three networks, and for each modulated convolution the largest demodulation sum of
+squares (``sum (weight * style)^2``, what a network built wholly in float16 would compute in
+float16): in float32, to show the headroom below float16's largest finite value (65504); in
+half precision, the first layer whose output reaches it or is not finite (overflow).
+``--peaks-out PEAKS.json`` writes the float32 peaks of every layer and the layers within a
+factor ``--headroom`` of float16's largest value (give them to ``ModelConfig.fp16_keep``).
+``--dtypes none`` runs float32 alone (the peaks without a half-precision run).
 
 Off CUDA this needs ``ModelConfig.cpu_half`` (set here); ``--device cuda`` measures a GPU. CPU half-precision kernels
 accumulate differently from GPU ones, so the numbers are indicative of the dtype's rounding,
@@ -23,6 +28,8 @@ not a bit-exact prediction of a GPU run.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -34,17 +41,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pipeline.voodoo.halfplan import FP16_MAX, layers_near_fp16_max
+
 __all__ = [
     "FP16_MAX",
+    "DEMOD_SUFFIX",
     "ActivationPeaks",
     "ErrorRow",
     "OUTPUTS",
     "compare_to_reference",
     "main",
     "record_peaks",
+    "write_peaks",
 ]
 
-FP16_MAX = float(torch.finfo(torch.float16).max)
 
 #: Outputs compared (names of :func:`pipeline.voodoo.parity.run_model_on_fixture`).
 OUTPUTS = (
@@ -108,8 +118,13 @@ class ActivationPeaks:
 
     peaks: dict[str, float] = field(default_factory=dict)
 
-    def largest(self, prefix: str = "") -> tuple[str, float]:
-        items = [(k, v) for k, v in self.peaks.items() if k.startswith(prefix)]
+    def largest(self, prefix: str = "", demod: bool = False) -> tuple[str, float]:
+        """The largest activation (``demod``: demodulation sum of squares) under ``prefix``."""
+        items = [
+            (k, v)
+            for k, v in self.peaks.items()
+            if k.startswith(prefix) and k.endswith(DEMOD_SUFFIX) == demod
+        ]
         if not items:
             return ("", 0.0)
         return max(items, key=lambda kv: kv[1])
@@ -122,27 +137,51 @@ class ActivationPeaks:
         return None
 
 
+#: Suffix of the demodulation sum-of-squares entries in :class:`ActivationPeaks`.
+DEMOD_SUFFIX = ".demod_sumsq"
+
+
+def _peak(t: Tensor) -> float:
+    v = float(t.detach().abs().amax().float())
+    return float("inf") if v != v else v  # nan: keep it visible as non-finite
+
+
 @contextmanager
 def record_peaks(modules: Mapping[str, nn.Module]) -> Iterator[ActivationPeaks]:
-    """Record max |output| of every Conv2d/Linear under ``modules`` (name prefix -> module)."""
+    """Record max |output| of every Conv2d/Linear/ModulatedConv under ``modules`` (name
+    prefix -> module), and each modulated conv's demodulation sum of squares
+    (``<name>.demod_sumsq``, computed in float32 from its weight and style)."""
+    from pipeline.voodoo.superres import ModulatedConv
+
     rec = ActivationPeaks()
     handles = []
+
+    def keep(name: str, v: float) -> None:
+        rec.peaks[name] = max(rec.peaks.get(name, 0.0), v)
 
     def hook(name: str):
         def fn(_m: nn.Module, _inp, out) -> None:
             if isinstance(out, Tensor) and out.numel():
-                v = float(out.detach().abs().amax().float())
-                if v != v:  # nan: keep it visible as non-finite
-                    v = float("inf")
-                rec.peaks[name] = max(rec.peaks.get(name, 0.0), v)
+                keep(name, _peak(out))
+
+        return fn
+
+    def demod_hook(name: str):
+        def fn(m: nn.Module, inp, _out) -> None:
+            if m.demodulate:
+                style = m.modulation(inp[1]).float()
+                w2 = m.weight[0].float().square().sum((2, 3))
+                keep(name + DEMOD_SUFFIX, _peak(style.square() @ w2.t()))
 
         return fn
 
     for prefix, root in modules.items():
         for sub, m in root.named_modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                name = f"{prefix}.{sub}" if sub else prefix
+            name = f"{prefix}.{sub}" if sub else prefix
+            if isinstance(m, (nn.Conv2d, nn.Linear, ModulatedConv)):
                 handles.append(m.register_forward_hook(hook(name)))
+            if isinstance(m, ModulatedConv):
+                handles.append(m.register_forward_hook(demod_hook(name)))
     try:
         yield rec
     finally:
@@ -180,6 +219,21 @@ def _run(
     return outs, peaks, seconds
 
 
+def write_peaks(path: Path, peaks: ActivationPeaks, headroom: float, **meta: str) -> None:
+    """The float32 peaks (call order) and the layers near float16's range as JSON."""
+    record = {
+        **meta,
+        "fp16_max": FP16_MAX,
+        "headroom": headroom,
+        "near_fp16_max": layers_near_fp16_max(peaks.peaks, headroom),
+        "largest": {p: dict(zip(("layer", "peak"), peaks.largest(p), strict=True)) for p in NETWORKS},
+        "largest_demod_sumsq": dict(zip(("layer", "peak"), peaks.largest(demod=True), strict=True)),
+        "peaks": {k: (v if math.isfinite(v) else str(v)) for k, v in peaks.peaks.items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m pipeline.voodoo.precision",
@@ -187,7 +241,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--weights", type=Path, required=True, help="state dict (.pt/.pth) in the official layout")
     p.add_argument("--fixture", type=Path, required=True, help="parity fixture .npz (its inputs are used)")
-    p.add_argument("--dtypes", default="bfloat16,float16", help="comma-separated half dtypes to measure")
+    p.add_argument(
+        "--dtypes", default="bfloat16,float16", help="comma-separated half dtypes to measure, or 'none'"
+    )
+    p.add_argument(
+        "--peaks-out", type=Path, default=None, metavar="PEAKS.json", help="write every layer's float32 peak"
+    )
+    p.add_argument(
+        "--headroom",
+        type=float,
+        default=16.0,
+        help="a layer is near float16's range when its float32 peak times this reaches 65504 (default 16)",
+    )
     p.add_argument("--device", default="cpu", help="torch device (default cpu; TF32 is disabled on CUDA)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     return p
@@ -198,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.voodoo.checkpoint import CheckpointError
     from pipeline.voodoo.parity import FixtureError, load_fixture
 
-    dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
+    dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip() and d.strip() != "none"]
     bad = [d for d in dtypes if d not in ("bfloat16", "float16")]
     if bad:
         print(f"precision: unknown half dtype(s) {', '.join(bad)}", file=sys.stderr)
@@ -218,6 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     for prefix in NETWORKS:
         layer, v = ref_peaks.largest(prefix)
         print(f"float32   peak |activation| {prefix:16s} {v:.3e} ({v / FP16_MAX:.1%} of fp16 max) at {layer}")
+    layer, v = ref_peaks.largest("superresolution", demod=True)
+    print(f"float32   peak demodulation sum of squares {v:.3e} ({v / FP16_MAX:.1%} of fp16 max) at {layer}")
+    near = layers_near_fp16_max(ref_peaks.peaks, args.headroom)
+    print(f"float32   layers within x{args.headroom:g} of fp16 max: {', '.join(near) or 'none'}")
+    if args.peaks_out:
+        write_peaks(args.peaks_out, ref_peaks, args.headroom, weights=args.weights.name, device=args.device)
+        print(f"wrote {args.peaks_out}")
     for dtype in dtypes:
         outs, peaks, secs = _run(args.weights, fixture, dtype, args.device, ref["out_image_raw"])
         print(f"{dtype:9s} re-enactment {secs:.1f} s")

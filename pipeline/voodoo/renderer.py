@@ -208,7 +208,9 @@ def coarse_depths(
 def project_to_planes(points: Tensor, box_warp: float = 1.0) -> Tensor:
     """``K x 3`` world points -> ``3 x K x 2`` plane coordinates in [-1, 1] inside the box."""
     q = points * (2.0 / box_warp)
-    return torch.stack([q[:, list(ax)] for ax in _PLANE_COORDS])
+    # integer (not list) indices: a list index becomes a host tensor copied to the device,
+    # which makes the host wait on CUDA
+    return torch.stack([torch.stack((q[:, a], q[:, b]), dim=-1) for a, b in _PLANE_COORDS])
 
 
 def sample_triplanes(planes: Tensor, points: Tensor, box_warp: float = 1.0) -> Tensor:
@@ -371,12 +373,15 @@ _compiled_chunk = None
 
 
 def _chunk_function(settings: RenderSettings):
-    """The chunk marcher: eager, or the lazily built compiled copy (``settings.compile``)."""
+    """The chunk marcher: eager, or the lazily built compiled copy (``settings.compile``), which
+    falls back to eager for good if compilation fails (:class:`~pipeline.voodoo.compiled.CompiledCall`)."""
     global _compiled_chunk
     if not settings.compile or settings.sampling != "deterministic" or settings.kernel != "torch":
         return _render_chunk
     if _compiled_chunk is None:
-        _compiled_chunk = torch.compile(_render_chunk, dynamic=False)
+        from pipeline.voodoo.compiled import CompiledCall
+
+        _compiled_chunk = CompiledCall(_render_chunk, "the ray-marching chunk")
     return _compiled_chunk
 
 
@@ -412,7 +417,8 @@ def render_triplanes(
     planes = planes.float()
     res = settings.resolution
     origins, dirs = generate_rays(cam2world.float(), intrinsics.float(), res)
-    groups = [(0, list(range(n)))] if p == 1 else [(i, [i]) for i in range(n)]
+    # views as slices, not lists: a list index would be a host -> device copy the host waits for
+    groups = [(0, slice(0, n))] if p == 1 else [(i, slice(i, i + 1)) for i in range(n)]
     m = res * res
     out_feat = torch.empty(n * m, planes.shape[2], device=planes.device)
     out_total = torch.empty(n * m, device=planes.device)
@@ -424,7 +430,7 @@ def render_triplanes(
         fused = _fused_decoder(planes[plane_index], decoder, settings)  # shared by the group's views
         o = origins[views].reshape(-1, 3)
         d = dirs[views].reshape(-1, 3)
-        base = views[0] * m  # views of a group are consecutive
+        base = views.start * m  # views of a group are consecutive
         for start in range(0, o.shape[0], settings.ray_chunk):
             stop = min(start + settings.ray_chunk, o.shape[0])
             res_chunk = march(

@@ -38,25 +38,41 @@ def _resize(x: Tensor, scale: float) -> Tensor:
     return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
 
 
+def _demodulation(weight: Tensor, style32: Tensor, eps: float) -> Tensor:
+    """``B x C_out`` float32 factors ``1 / sqrt(sum_(i,k) (weight * style)^2 + eps)``.
+
+    Computed in float32 whatever the network's dtype: the sum of squares over ``C_in x k x k``
+    terms is the first value of the network to leave float16's range when the styles grow
+    (in float16 it becomes inf, the factor 0 and the layer's output its bias alone: a solid
+    colour).
+    """
+    w2 = weight[0].float().square().sum((2, 3))  # C_out x C_in
+    return torch.rsqrt(style32.square() @ w2.t() + eps)
+
+
 def modulated_conv2d(x: Tensor, weight: Tensor, style: Tensor, demodulate: bool, eps: float = 1e-8) -> Tensor:
-    """StyleGAN2 modulated convolution as one grouped conv.
+    """StyleGAN2 modulated convolution as one grouped conv (the reference form).
 
     Args:
         x: ``B x C_in x H x W``.
         weight: ``1 x C_out x C_in x k x k`` (already scaled, "clean" variant).
         style: ``B x C_in`` per-sample input-channel scales.
-        demodulate: divide each output filter by ``sqrt(sum(kernel^2) + eps)``.
+        demodulate: divide each output filter by ``sqrt(sum(kernel^2) + eps)`` (in float32).
 
     Returns:
-        ``B x C_out x H x W`` (stride 1, "same" padding).
+        ``B x C_out x H x W`` (stride 1, "same" padding) in ``x``'s dtype.
     """
     b, c_in, h, w = x.shape
     c_out, k = weight.shape[1], weight.shape[-1]
-    kernel = weight * style.reshape(b, 1, c_in, 1, 1)
+    style32 = style.float()
+    kernel = weight.float() * style32.reshape(b, 1, c_in, 1, 1)
     if demodulate:
-        kernel = kernel * torch.rsqrt(kernel.pow(2).sum((2, 3, 4)) + eps).reshape(b, c_out, 1, 1, 1)
+        kernel = kernel * _demodulation(weight, style32, eps).reshape(b, c_out, 1, 1, 1)
     out = F.conv2d(
-        x.reshape(1, b * c_in, h, w), kernel.reshape(b * c_out, c_in, k, k), padding=k // 2, groups=b
+        x.reshape(1, b * c_in, h, w),
+        kernel.to(x.dtype).reshape(b * c_out, c_in, k, k),
+        padding=k // 2,
+        groups=b,
     )
     return out.reshape(b, c_out, *out.shape[-2:])
 
@@ -64,28 +80,32 @@ def modulated_conv2d(x: Tensor, weight: Tensor, style: Tensor, demodulate: bool,
 def modulated_conv2d_unfused(
     x: Tensor, weight: Tensor, style: Tensor, demodulate: bool, eps: float = 1e-8
 ) -> Tensor:
-    """The same operation as :func:`modulated_conv2d` with one shared kernel.
+    """The same operation as :func:`modulated_conv2d` with one kernel shared by the batch.
 
-    Scales the input channels by ``style``, convolves with the unmodulated kernel and
-    scales each output channel by the demodulation factor (the StyleGAN2 "non-fused" form):
-    an ordinary convolution whose kernel shape is known at export time (ONNX, TensorRT),
-    and cheaper than a grouped convolution for many views. Equal to the fused form up to
-    float rounding.
+    Scales the input channels by the style, convolves with the unmodulated kernel and scales
+    each output channel by the demodulation factor (the StyleGAN2 "non-fused" form): one
+    ordinary convolution for all views of a batch (a large matrix product instead of a
+    grouped one), with a kernel shape known at export time (ONNX, TensorRT). Equal to the
+    grouped form up to float rounding.
+
+    Half-precision safe: the style is divided by its per-sample largest magnitude before it
+    scales the input (the convolution then never sees values above ``max |x|``), and that
+    magnitude and the demodulation factors are applied afterwards, computed in float32.
     """
-    c_out, k = weight.shape[1], weight.shape[-1]
-    out = F.conv2d(x * style[:, :, None, None], weight[0], padding=k // 2)
-    if demodulate:
-        w2 = weight[0].pow(2).sum((2, 3))  # C_out x C_in
-        out = out * torch.rsqrt(style.pow(2) @ w2.t() + eps).reshape(-1, c_out, 1, 1)
-    return out
+    b, k = x.shape[0], weight.shape[-1]
+    style32 = style.float()
+    peak = style32.abs().amax(1, keepdim=True).clamp_min(1e-30)  # B x 1
+    out = F.conv2d(x * (style32 / peak).to(x.dtype)[:, :, None, None], weight[0].to(x.dtype), padding=k // 2)
+    scale = peak * _demodulation(weight, style32, eps) if demodulate else peak  # B x C_out or B x 1
+    return out * scale.to(out.dtype).reshape(b, -1, 1, 1)
 
 
 class ModulatedConv(nn.Module):
     """Parameters of one modulated conv: ``weight`` and the ``modulation`` Linear(512 -> C_in).
 
-    ``fused`` (default True) selects :func:`modulated_conv2d` (one grouped convolution, the
-    reference) or :func:`modulated_conv2d_unfused` (export-friendly); see
-    :func:`set_fused_modconv`.
+    ``fused`` selects :func:`modulated_conv2d` (one grouped convolution, the reference) or,
+    by default, :func:`modulated_conv2d_unfused` (one shared kernel: faster for a batch of
+    views, half-precision safe, export-friendly); see :func:`set_fused_modconv`.
     """
 
     def __init__(self, c_in: int, c_out: int, kernel: int, demodulate: bool, upsample: bool) -> None:
@@ -94,7 +114,7 @@ class ModulatedConv(nn.Module):
         self.modulation = nn.Linear(_STYLE_DIM, c_in)
         self.demodulate = demodulate
         self.upsample = upsample
-        self.fused = True
+        self.fused = False
 
     def forward(self, x: Tensor, latent: Tensor) -> Tensor:
         if self.upsample:

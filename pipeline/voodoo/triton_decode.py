@@ -95,7 +95,7 @@ if triton is not None:
         w0_ptr,
         b0_ptr,
         ws_ptr,
-        bs,
+        bs_ptr,
         wf_ptr,
         bf_ptr,
         sigma_ptr,
@@ -127,7 +127,7 @@ if triton is not None:
         h = tl.dot(f, w0, input_precision=PRECISION) + tl.load(b0_ptr + hid)[None, :]
         h = tl.where(h > 20.0, h, tl.log(1.0 + tl.exp(h)))  # softplus (torch's threshold 20)
         ws = tl.load(ws_ptr + hid)
-        sigma = tl.sum(h * ws[None, :], axis=1) + bs
+        sigma = tl.sum(h * ws[None, :], axis=1) + tl.load(bs_ptr)
         wf = tl.load(wf_ptr + hid[:, None] * C + ch[None, :])  # HID x C, pre-scaled
         o = tl.dot(h, wf, input_precision=PRECISION) + tl.load(bf_ptr + ch)[None, :]
         o = tl.sigmoid(o) * (1.0 + 2 * 0.001) - 0.001
@@ -178,7 +178,7 @@ class FusedTriplaneDecoder:
         self.w0 = w0.t().contiguous()  # C x HID
         self.b0 = l0.bias.float().contiguous()
         self.ws = w2[0].contiguous()  # HID
-        self.bs = float(l2.bias[0])
+        self.bs = l2.bias[:1].float().contiguous()  # a device tensor: reading it here would wait for the GPU
         self.wf = w2[1:].t().contiguous()  # HID x C
         self.bf = l2.bias[1:].float().contiguous()
 

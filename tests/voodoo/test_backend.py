@@ -56,6 +56,8 @@ def test_scene_arrays_round_trip_and_validation() -> None:
 class _StubModel:
     """Stands in for Voodoo3D: records what the backend passes, returns shaped tensors."""
 
+    device = torch.device("cpu")
+
     def __init__(self) -> None:
         self.calls: list[tuple] = []
 

@@ -82,8 +82,12 @@ def test_cpu_bfloat16_model_runs_networks_in_half_and_renders_in_float32() -> No
     half = Voodoo3D(ModelConfig(dtype="bfloat16", cpu_half=True, render=settings))
     half.load_state_dict(ref.state_dict())
     half.place()
-    for net in half.networks():
+    for net in (half.triplane_encoder, half.exp_transfer):
         assert {p.dtype for p in net.parameters()} == {torch.bfloat16}
+    sr_dtypes = {n: p.dtype for n, p in half.superresolution.named_parameters()}
+    islands = {n for n in sr_dtypes if n.startswith("final_linear") or "modulation" in n or ".to_rgb" in n}
+    assert islands and all(sr_dtypes[n] == torch.float32 for n in islands)  # the plan's float32 islands
+    assert {d for n, d in sr_dtypes.items() if n not in islands} == {torch.bfloat16}
     assert {p.dtype for p in half.decoder.parameters()} == {torch.float32}
     x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 2 - 1
     a, b = ref.super_resolve(x), half.super_resolve(x)
