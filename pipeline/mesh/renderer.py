@@ -176,8 +176,10 @@ class MeshRenderer:
 
     Args:
         config: renderer settings.
-        ctx: an existing moderngl context to draw with (e.g. a window's); by default the
-            renderer creates and owns a standalone EGL context.
+        ctx: an existing moderngl context to draw with (e.g. a window's). The app always passes
+            one made by its platform choice (``app.platform.create_gl_context``: EGL or GLX on
+            Linux, CGL on macOS, WGL on Windows); without one, for direct use of this library
+            on a headless Linux machine (tests, scripts), the renderer makes an EGL context.
         owns_ctx: release ``ctx`` in :meth:`close` (a context made for this renderer).
     """
 
