@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app.platform import apply_thread_environment
+
+    apply_thread_environment()  # before anything imports numpy
     argv = list(sys.argv[1:] if argv is None else argv)
     # The live call is the default action: 'voodoo-holo --source me.jpg' == 'voodoo-holo live ...'.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):

@@ -9,6 +9,11 @@
 * :func:`link_transport` - how the processes of a live call talk: ``ipc://`` files where the
   platform has them (Linux, macOS), tcp on the loopback interface elsewhere (Windows: pyzmq's
   ipc support depends on how libzmq was built). ``VOODOO_HOLO_LINKS=ipc|tcp`` forces one.
+* :data:`THREAD_ENVIRONMENT` - numpy's OpenBLAS gets one thread: our matrices are tiny (camera
+  and landmark maths), and on a small CPU its idle threads spin between calls, taking a core
+  from the renderers (tracking alone went from 100 to 22 ms of CPU per frame on 2 cores).
+  torch uses MKL and its own threads, unaffected. Set for the app's process at start and for
+  every process of a live call.
 * :func:`count_cuda_gpus` - CUDA devices, probed in a child process (this process never
   initialises CUDA: the live call's roles are pinned to their GPUs before importing torch).
 
@@ -26,6 +31,8 @@ from typing import Any, Literal
 
 __all__ = [
     "CUDA_PROBE",
+    "THREAD_ENVIRONMENT",
+    "apply_thread_environment",
     "GLBackend",
     "LinkTransport",
     "count_cuda_gpus",
@@ -43,6 +50,20 @@ ENV_GL = "VOODOO_HOLO_GL"
 ENV_LINKS = "VOODOO_HOLO_LINKS"
 #: OpenGL version every context of the app needs (4.1 core: the compositor's shaders).
 GL_VERSION_REQUIRED = 410
+
+
+#: Environment every process of the app runs with (see the module docstring); a value the user
+#: set already wins.
+THREAD_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1"}
+
+
+def apply_thread_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Set :data:`THREAD_ENVIRONMENT` in ``environ`` (default: this process's, which must happen
+    before numpy is imported) where not set; returns ``environ``."""
+    env: Any = os.environ if environ is None else environ
+    for k, v in THREAD_ENVIRONMENT.items():
+        env.setdefault(k, v)
+    return env
 
 
 def gl_backend(platform: str | None = None, environ: dict[str, str] | None = None) -> GLBackend:

@@ -216,6 +216,10 @@ class Compositor:
             return None
         return (len(t) - 1) * 1e9 / (t[-1] - t[0])
 
+    def shown_quilt(self) -> np.ndarray:
+        """The quilt being shown (views, test pattern or notice), top-down ``QH x QW x 3``."""
+        return self.quilt.read()
+
     def status_text(self) -> str:
         parts = [
             f"view {self.view}/{self.config.layout.num_views - 1}"

@@ -17,7 +17,7 @@ from PIL import Image
 from display.quilt import QuiltLayout, quilt_filename
 from display.video import VideoWriter
 
-__all__ = ["QuiltVideoWriter", "VideoConfig", "write_quilt_png"]
+__all__ = ["QuiltRecorder", "QuiltVideoWriter", "VideoConfig", "write_quilt_png"]
 
 
 def write_quilt_png(quilt_rgb_u8: np.ndarray, layout: QuiltLayout, out_dir: str | Path, stem: str) -> Path:
@@ -85,3 +85,45 @@ class QuiltVideoWriter(VideoWriter):
                 f"quilt frame must be {shape} uint8, got {quilt_rgb_u8.shape} {quilt_rgb_u8.dtype}"
             )
         super().append(quilt_rgb_u8)
+
+
+class QuiltRecorder:
+    """Records what a live output shows as a quilt video at a constant frame rate.
+
+    Each :meth:`show` brings the video up to the time given: the previous quilt is repeated for
+    the frames in between, so the recording plays at the pace the call was seen, whatever rate
+    frames arrived at. The file is written as it goes (fragmented MP4: a call that ends abruptly
+    still leaves a playable recording).
+    """
+
+    def __init__(self, path: str | Path, layout: QuiltLayout, fps: float = 30.0, crf: int = 23) -> None:
+        self.layout = layout
+        self.fps = fps
+        self.video = VideoWriter(path, fps, crf=crf, preset="veryfast")
+        self._t0: float | None = None
+        self._last: np.ndarray | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.video.path
+
+    @property
+    def frames_written(self) -> int:
+        return self.video.frames_written
+
+    def show(self, quilt_rgb_u8: np.ndarray, t_s: float) -> None:
+        """``quilt_rgb_u8`` became visible at ``t_s`` (seconds, any monotonic clock)."""
+        shape = (self.layout.quilt_h_px, self.layout.quilt_w_px, 3)
+        if quilt_rgb_u8.shape != shape:
+            raise ValueError(f"quilt frame must be {shape}, got {quilt_rgb_u8.shape}")
+        if self._t0 is None:
+            self._t0 = t_s
+        due = int((t_s - self._t0) * self.fps)  # frames the video should hold before this one
+        while self._last is not None and self.video.frames_written < due:
+            self.video.append(self._last)
+        self._last = quilt_rgb_u8
+        if self.video.frames_written <= due:
+            self.video.append(quilt_rgb_u8)
+
+    def close(self) -> None:
+        self.video.close()

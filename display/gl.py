@@ -103,6 +103,12 @@ class QuiltTexture:
             )
         self.texture.write(np.ascontiguousarray(rgb_u8[::-1]).tobytes(), viewport=(x, y, w, h), alignment=1)
 
+    def read(self) -> np.ndarray:
+        """The quilt as shown: a top-down ``QH x QW x 3`` uint8 image."""
+        w, h = self.texture.size
+        data = self.texture.read(alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
+
     def release(self) -> None:
         self.texture.release()
 

@@ -233,16 +233,22 @@ def concat_videos(first: Path, keep_frames: int, segment: Path) -> None:
             p.unlink(missing_ok=True)
 
 
-def mux_audio(video: Path, audio_from: Path, duration_s: float) -> None:
+def mux_audio(video: Path, audio_from: Path, duration_s: float, audio_offset_s: float = 0.0) -> None:
     """Replace ``video`` by itself plus ``audio_from``'s first audio track (AAC), cut to the video.
+
+    ``audio_offset_s``: when the audio starts on the video's timeline (positive: later).
 
     The cut is ``-t`` (the video's length), not ``-shortest``: with a stream-copied video,
     ``-shortest`` can drop the last video frames when the audio ends a little earlier.
     """
     tmp = video.with_name(video.stem + ".audio.mp4")
+    # A later start delays the audio; an earlier one skips the audio's head.
+    shift = (
+        ["-itsoffset", f"{audio_offset_s:.6f}"] if audio_offset_s >= 0 else ["-ss", f"{-audio_offset_s:.6f}"]
+    )
     try:
         _run_ffmpeg(
-            ["-i", str(video), "-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+            ["-i", str(video), *shift, "-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
              "-c:a", "aac", "-b:a", "128k", "-t", f"{duration_s:.6f}", "-movflags", "+faststart", str(tmp)],
             f"copy the audio of {audio_from.name} into {video.name}",
         )  # fmt: skip

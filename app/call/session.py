@@ -92,6 +92,7 @@ class CallConfig:
     duration_s: float | None = None
     metrics_out: Path | None = None
     snapshot: Path | None = None
+    record: Path | None = None
     interactive: bool = False
 
     def __post_init__(self) -> None:
@@ -139,6 +140,7 @@ class CallSession:
         self._snap_written = -1
         self._started = time.monotonic()
         self._last_state = ""
+        self.recording: Any = None
         self._audio_note = ""
 
     # -- keys --------------------------------------------------------------------------
@@ -283,6 +285,8 @@ class CallSession:
         self._display_seq += 1
         with comp.ctx:  # the avatar renderer has its own GL context on this thread
             info = comp.present()
+            if info is not None and self.recording is not None:
+                self.recording.show(comp.shown_quilt())
         self.stats.tick("frames_rendered")
         if info is not None and info.seq == self._display_seq - 1:
             self.stats.count("frames_presented")
@@ -420,6 +424,12 @@ class CallSession:
                     )  # fmt: skip
                 except RuntimeError as e:
                     raise CallError(str(e)) from e
+                if self.cfg.record is not None:
+                    from app.call.record import CallRecording
+
+                    self.recording = CallRecording(
+                        self.cfg.record, self.cfg.plan.quilt, self.cfg.audio.fmt.rate
+                    )
                 reen = self._reenactor()
             if source_msg is not None:
                 self.link.set_source(source_msg)
@@ -433,7 +443,9 @@ class CallSession:
                 if mic is not None:
                     self._thread("mic", lambda: self._microphone(mic))
             if spk is not None:
-                spk.start(self.playout.pull)
+                spk.start(
+                    self.playout.pull if self.recording is None else self.recording.tap(self.playout.pull)
+                )
             self._loop(reen, comp, app)
         finally:
             for s, h in old.items():
@@ -451,6 +463,8 @@ class CallSession:
             if app is not None:
                 app.window.close()
             self._write_outputs()
+            if self.recording is not None:  # after the speaker: it no longer pulls audio
+                self.log(self.recording.close())
         if self.fatal:
             raise CallError(self.fatal)
         self.log(f"call ended: {self.end_reason}")

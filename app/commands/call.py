@@ -74,6 +74,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--snapshot", type=Path, default=None, metavar="FILE.png", help="last frontal view of the peer"
     )
+    p.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="FILE.mp4",
+        help="record the peer as shown (quilt video, named by the quilt convention) with their voice",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --record file")
 
 
 def _split_host(text: str) -> tuple[str, int]:
@@ -107,6 +115,23 @@ def _peer_key(args, known, address: str, interactive: bool) -> bytes:
         raise ValueError("call cancelled: the key was not confirmed")
     known.add(key, host=address)
     return key
+
+
+def _record_path(args: argparse.Namespace, quilt: Any, receives: bool) -> Path | None:
+    """``--record`` named by the quilt convention; refused when there is nothing to record or the
+    file exists without ``--force`` (raises ValueError)."""
+    if args.record is None:
+        return None
+    if not receives:
+        raise ValueError("--record records the peer, and --send-only shows nothing to record")
+    from app.outputs import check_new_file
+    from display.quilt import quilt_filename
+
+    given = args.record.expanduser()
+    path = given.with_name(quilt_filename(given.stem, quilt, given.suffix or ".mp4"))
+    check_new_file(path, flag="--record", force=args.force)
+    print(f"recording the peer to {path}")
+    return path
 
 
 def _build(args: argparse.Namespace):
@@ -184,6 +209,7 @@ def _build(args: argparse.Namespace):
         duration_s=args.duration,
         metrics_out=args.metrics_out,
         snapshot=args.snapshot,
+        record=_record_path(args, plan.quilt, receives),
         interactive=interactive,
     )
     return cfg, keypair, known, accept

@@ -43,6 +43,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a role run elsewhere with 'voodoo-holo worker' (renderer-N or capture; repeatable)",
     )
     p.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="FILE.mp4",
+        help="record what the display shows as a quilt video, named by the quilt convention "
+        "(call.mp4 -> call_qs6x4a0.75.mp4) so Looking Glass software can play it",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --record file")
+    p.add_argument(
         "--metrics-out",
         type=Path,
         default=None,
@@ -84,6 +93,18 @@ def run(args: argparse.Namespace) -> int:
     for note in (avatar.note, output.note):
         if note:
             print(note)
+    record = None
+    if args.record is not None:
+        from app.outputs import OutputError, check_new_file
+        from display.quilt import quilt_filename
+
+        given = args.record.expanduser()
+        record = given.with_name(quilt_filename(given.stem, plan.quilt, given.suffix or ".mp4"))
+        try:
+            check_new_file(record, flag="--record", force=args.force)
+        except OutputError as e:
+            return fail(str(e))
+        print(f"recording what is shown to {record}")
     driver = args.driver
     if driver is not None and not str(driver).isdigit():
         driver = str(Path(driver).expanduser().resolve())
@@ -99,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             loop_driver=not args.no_loop,
             expose=args.expose,
             remote_roles=tuple(args.remote),
+            record=record,
         )
         launcher = Launcher(layout, settings)
     except ValueError as e:

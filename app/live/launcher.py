@@ -44,10 +44,11 @@ import zmq
 from app.compose import AvatarChoice, OutputChoice, ViewPlan, plan_views, quilt_summary
 from app.live.layouts import Layout, RoleSpec
 from app.live.netsec import free_port_range, split_host_port
+from app.live.report import CallReport
 from app.live.roles import EXIT_CONFIG
 from app.live.rundir import RunFolder, sweep_dead_run_folders
 from app.live.runtime import RoleConfig
-from app.platform import link_transport
+from app.platform import apply_thread_environment, link_transport
 from pipeline.messages import heartbeat_from_message
 from pipeline.wire import WireError, decode
 
@@ -88,6 +89,7 @@ class CallSettings:
         loop_driver: start a driver file again when it ends.
         expose: ``HOST:PORT`` to put the links on tcp (CURVE) for roles on other hosts.
         remote_roles: roles that another host runs (``voodoo-holo worker``).
+        record: a quilt video of what the display shows (``--record``).
     """
 
     source: Path
@@ -104,6 +106,7 @@ class CallSettings:
     metrics_interval_s: float = 0.5
     expose: str | None = None
     remote_roles: tuple[str, ...] = ()
+    record: Path | None = None
 
     def __post_init__(self) -> None:
         if self.duration_s is not None and self.duration_s <= 0:
@@ -214,6 +217,8 @@ class Launcher:
                 curve_server_key=server_key,
                 heartbeat_s=settings.heartbeat_s,
                 launcher_pid=os.getpid(),
+                cpu_cores=spec.cores,
+                record_path=settings.record if spec.role == "compositor" else None,
             )
             self.children[spec.name] = _Child(spec, cfg, remote=spec.name in settings.remote_roles)
         self.ctx = zmq.Context()
@@ -230,6 +235,7 @@ class Launcher:
             self.curve.prepare(self.config_sock, cfg_ep, bind=True)
             self.config_sock.bind(cfg_ep)
         self.hb.bind(self.bind_endpoints.get("heartbeat", self.endpoints["heartbeat"]))
+        self.report = CallReport(self.log)
         self.started = time.monotonic()
         self.malformed = 0
         self.end_reason = ""
@@ -257,7 +263,7 @@ class Launcher:
         return child.config
 
     def _spawn(self, child: _Child) -> None:
-        env = {**os.environ, **child.spec.env(), "PYTHONUNBUFFERED": "1"}
+        env = apply_thread_environment({**os.environ, **child.spec.env(), "PYTHONUNBUFFERED": "1"})
         config = self._next_config(child)
         child.proc = subprocess.Popen(
             [sys.executable, "-m", "app.live", config.to_json()],
@@ -464,10 +470,18 @@ class Launcher:
                     self.request_stop(f"duration of {self.settings.duration_s:g} s reached")
                 if time.monotonic() - self._last_metrics > self.settings.metrics_interval_s:
                     self.write_metrics()
+                    self.report.update(self.metrics())
         finally:
             self.shutdown()
             for s, h in old.items():
                 signal.signal(s, h)
+        summary = self.metrics()
+        self.log(self.report.summary(summary))
+        if not summary["frames"]["presented"] and not self.failed and self.end_reason == "the driver ended":
+            self.failed = True
+            self.end_reason = (
+                "the driver ended before a face was found in it; use a clip where a face is clearly visible"
+            )
         if self.failed:
             self.error_log(f"voodoo-holo: the call ended: {self.end_reason}")
         else:

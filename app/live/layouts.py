@@ -32,12 +32,17 @@ class LayoutError(ValueError):
 
 @dataclass(frozen=True)
 class RoleSpec:
-    """One process of the graph: its role, its GPU (None = CPU) and, for renderers, its views."""
+    """One process of the graph: its role, its GPU (None = CPU), for renderers its views, and
+    optionally how many CPU cores it may run on (``cores``: the process is confined to that many
+    of the cores it was given; None = all). Confining the capture to one core matters on small
+    CPUs: MediaPipe's inference threads spin while they wait for work, and on every core they
+    may use they take time from the renderers (measured in the README's Speed section)."""
 
     role: str
     gpu: int | None
     views: tuple[int, ...] = ()
     index: int = 0
+    cores: int | None = None
 
     @property
     def name(self) -> str:
@@ -96,7 +101,8 @@ class Layout:
         start = 0
         renderers = []
         for i, k in enumerate(per):
-            renderers.append(RoleSpec("renderer", self.renderers[i].gpu, tuple(range(start, start + k)), i))
+            src = self.renderers[i]
+            renderers.append(RoleSpec("renderer", src.gpu, tuple(range(start, start + k)), i, src.cores))
             start += k
         return Layout(
             self.name,
@@ -108,6 +114,23 @@ class Layout:
             tuple(renderers),
             self.compositor,
         )
+
+
+def _cores(obj: Any, where: str) -> int | None:
+    c = obj.get("cores", None) if isinstance(obj, dict) else None
+    if c is None:
+        return None
+    if isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= 4096:
+        raise LayoutError(f"{where}.cores must be a number of CPU cores >= 1 or null, got {c!r}")
+    return c
+
+
+def _role(role: str, obj: Any, where: str, views: tuple[int, ...] = (), index: int = 0) -> RoleSpec:
+    if isinstance(obj, dict):
+        extra = set(obj) - {"gpu", "cores", "views"}
+        if extra:
+            raise LayoutError(f"{where}: unknown field(s) {sorted(extra)} (known: gpu, cores, views)")
+    return RoleSpec(role, _gpu(obj, where), views, index, _cores(obj, where))
 
 
 def _gpu(obj: Any, where: str) -> int | None:
@@ -148,7 +171,7 @@ def layout_from_dict(d: Any, source: str = "layout") -> Layout:
             isinstance(v, int) and not isinstance(v, bool) for v in views
         ):
             raise LayoutError(f"{source}: renderers[{i}].views must be a list of view indices")
-        renderers.append(RoleSpec("renderer", _gpu(r, f"renderers[{i}]"), tuple(views), i))
+        renderers.append(_role("renderer", r, f"renderers[{i}]", tuple(views), i))
     for key in ("num_views", "view_size"):
         if isinstance(d[key], bool) or not isinstance(d[key], int):
             raise LayoutError(f"{source}: '{key}' must be an integer")
@@ -157,10 +180,10 @@ def layout_from_dict(d: Any, source: str = "layout") -> Layout:
         str(d.get("description", "")),
         d["num_views"],
         d["view_size"],
-        RoleSpec("capture", _gpu(d["capture"], "capture")),
-        RoleSpec("estimator", _gpu(d["estimator"], "estimator")),
+        _role("capture", d["capture"], "capture"),
+        _role("estimator", d["estimator"], "estimator"),
         tuple(renderers),
-        RoleSpec("compositor", _gpu(d["compositor"], "compositor")),
+        _role("compositor", d["compositor"], "compositor"),
     )
 
 

@@ -19,6 +19,7 @@ launcher restarts the role.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -367,6 +368,11 @@ def run_compositor(rt: RoleRuntime) -> int:
     except RuntimeError as e:
         raise FatalRoleError(str(e)) from e
     started = time.monotonic()
+    recorder = None
+    if cfg.record_path is not None:
+        from display.export import QuiltRecorder
+
+        recorder = QuiltRecorder(cfg.record_path, cfg.plan.quilt)
     try:
         while not rt.should_stop():
             if last_seq < 0:  # nothing shown yet: say what is happening instead of a black screen
@@ -405,7 +411,12 @@ def run_compositor(rt: RoleRuntime) -> int:
                 rt.stats.count("frames_partial")
             if info.latency_ms is not None:
                 rt.stats.time("glass_to_glass", info.latency_ms)
+            if recorder is not None:
+                recorder.show(comp.shown_quilt(), time.monotonic())
+                rt.stats.counters["recorded_frames"] = recorder.frames_written
     finally:
+        if recorder is not None:
+            recorder.close()
         comp.release()
         if app is not None:
             app.window.close()
@@ -420,8 +431,19 @@ ROLES = {
 }
 
 
+def confine_to_cores(cores: int | None) -> None:
+    """Run this process (and the threads it starts later) on ``cores`` of its allowed CPU cores.
+    Where the platform cannot (macOS, Windows), nothing changes."""
+    if cores is None or not hasattr(os, "sched_setaffinity"):
+        return
+    allowed = sorted(os.sched_getaffinity(0))
+    if cores < len(allowed):
+        os.sched_setaffinity(0, set(allowed[:cores]))
+
+
 def run_role(cfg: RoleConfig) -> int:
     logging.basicConfig(level=logging.INFO, format=f"[{cfg.name}] %(message)s", stream=sys.stderr)
+    confine_to_cores(cfg.cpu_cores)
     rt = RoleRuntime(cfg)
     try:
         rt.heartbeat(force=True, starting=True)

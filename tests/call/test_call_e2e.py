@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import pytest
 
+from display.video import probe_video
 from pipeline.security import KnownPeers, fingerprint, load_or_create_keypair
 
 REPO = Path(__file__).resolve().parents[2]
@@ -382,3 +383,50 @@ def test_first_call_from_an_unknown_key_is_accepted_at_the_prompt(tmp_path, medi
         for c in callers:
             c.stop()
         os.close(master)
+
+
+def test_a_recorded_call_holds_the_peer_as_shown_and_their_voice(tmp_path, media):
+    """``--record`` writes the quilt the listener shows of the caller, named by the quilt
+    convention, with the caller's voice (a 660 Hz tone) muxed in."""
+    home_a, home_b = tmp_path / "home_a", tmp_path / "home_b"
+    key_a = load_or_create_keypair(home_a / "config" / "keys")
+    key_b = load_or_create_keypair(home_b / "config" / "keys")
+    record = tmp_path / "call.mp4"
+    listen = ["--listen", "0", "--bind", "127.0.0.1", "--accept-key", key_b.shareable, "--record", str(record)]
+    a = Caller(tmp_path, "a", home_a, [*listen, *_common(media, "astronaut", tmp_path)])
+    callers = [a]
+    try:
+        port = int(a.wait(lambda m: m["state"] == "waiting", "listening")["endpoint"].rsplit(":", 1)[1])
+        dial = [f"127.0.0.1:{port}", "--peer-key", key_a.shareable]
+        callers.append(Caller(tmp_path, "b", home_b, [*dial, *_common(media, "grace_hopper", tmp_path)]))
+        a.wait(lambda m: _frames(m) >= 40 and m["audio"]["played_blocks"] >= 50, "A shows and hears B")
+    finally:
+        for c in callers:
+            c.stop()
+    [written] = list(tmp_path.glob("call_qs*.mp4"))
+    assert written.name == "call_qs1x1a0.75.mp4", written.name  # one view: the preview's quilt
+    probe = probe_video(written)
+    assert probe.frames >= 30 and probe.has_audio and probe.fps == 30.0
+    cap = cv2.VideoCapture(str(written))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, probe.frames - 5)
+    ok, last = cap.read()
+    cap.release()
+    assert ok and np.mean(last) > 20  # the peer's head, not a black frame
+    hz = _recorded_tone(written)
+    assert abs(hz - 660.0) < 10.0, hz
+    assert "with their voice" in a.log()
+
+
+def _recorded_tone(video: Path) -> float:
+    """The dominant frequency of a video's audio track (decoded to 16 kHz mono with ffmpeg)."""
+    import imageio_ffmpeg
+
+    raw = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(video), "-vn", "-ac", "1", "-ar", "16000",
+         "-f", "s16le", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    pcm = np.frombuffer(raw, "<i2").astype(np.float64)
+    loud = pcm[np.abs(pcm) > 100]
+    spec = np.abs(np.fft.rfft(loud[:16000]))
+    return float(np.argmax(spec) * 16000 / min(loud.size, 16000))

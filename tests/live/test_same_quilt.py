@@ -1,7 +1,7 @@
 """Every front end shows the same display the same quilt: the live call (its processes on tcp
 loopback links, the transport used where ``ipc://`` is missing, forced here), a call, the
 offline render and ``lenticular`` are given one Looking Glass calibration and 24 views, and
-each reports the quilt it used."""
+each reports the quilt it used. The live call also records what it shows (``--record``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from display.quilt import parse_quilt_filename
+from display.video import probe_video
 
 pytestmark = [pytest.mark.net, pytest.mark.gl]
 
@@ -54,7 +55,7 @@ def test_live_call_render_call_and_lenticular_pick_the_same_quilt(tmp_path: Path
     live_metrics = tmp_path / "live.json"
     live = _cli(
         ["--headless", "--source", str(SAMPLES / "astronaut.jpg"), "--driver", str(SAMPLES / "hopper_driver.mp4"),
-         "--duration", "20", "--metrics-out", str(live_metrics), *common],
+         "--duration", "20", "--metrics-out", str(live_metrics), "--record", str(tmp_path / "rec.mp4"), *common],
         home, tmp_path, VOODOO_HOLO_LINKS="tcp",
     )  # fmt: skip
     assert live.returncode == 0, live.stderr[-1500:]
@@ -62,6 +63,11 @@ def test_live_call_render_call_and_lenticular_pick_the_same_quilt(tmp_path: Path
     assert m["links"] == "tcp"
     assert m["roles"]["compositor"]["stats"]["counters"].get("frames_complete", 0) >= 1, m
     assert not any(r["restarts"] for r in m["roles"].values()), "a role restarted over tcp links"
+    # --record wrote what the compositor showed, named by the quilt convention, in real time.
+    rec = probe_video(tmp_path / "rec_qs6x4a0.75.mp4")
+    shown_s = 20 - m["roles"]["compositor"]["startup_s"]
+    assert (rec.width, rec.height) == (432, 384) and rec.frames >= 0.5 * 30 * shown_s, (rec, shown_s)
+    assert "summary:" in live.stdout and "frames shown" in live.stdout, live.stdout
 
     call_metrics = tmp_path / "call.json"
     call = _cli(
