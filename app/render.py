@@ -187,6 +187,7 @@ class RenderResult:
         frames_without_face: driver frames where the tracker found no face (pose held).
         frames_not_finite: frames whose rendered views held NaN/infinity or were blank.
         not_finite_reason: what was wrong with the first of them ('' when none).
+        still: the driver was one photo and the outputs are images (:mod:`app.still`).
         fps: frame rate of the outputs (the driver's).
         frame_size: ``(width, height)`` of each output video.
         audio: the driver's audio was copied into the outputs.
@@ -207,6 +208,7 @@ class RenderResult:
     elapsed_s: float
     frames_not_finite: int = 0
     not_finite_reason: str = ""
+    still: bool = False
 
 
 def output_paths(config: RenderConfig) -> list[Path]:

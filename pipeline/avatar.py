@@ -165,9 +165,11 @@ class AvatarBackend(abc.ABC, Generic[SourceT, SceneT]):
         """Draw ``scene`` from every camera in one batch, each at its own ``width x height``."""
 
     @abc.abstractmethod
-    def reset_neutral(self, driver: FaceObservation | None = None) -> None:
+    def reset_neutral(self, driver: FaceObservation | None = None, *, absolute: bool = False) -> None:
         """Take ``driver`` as the driver's neutral face (None: the next driven frame), e.g. when
-        another person starts driving. A backend whose expressions are absolute ignores it."""
+        another person starts driving; ``absolute``: this driver has no neutral frame (a single
+        photo), so expressions are read against a neutral face of the backend's own. A backend
+        whose expressions are always absolute ignores it."""
 
     def close(self) -> None:
         """Release GPU / GL resources; the backend is unusable afterwards."""

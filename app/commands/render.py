@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from app.compose import ChoiceError
     from app.options import avatar_from_args, output_from_args, views_from_args
     from app.render import RenderConfig, RenderError, render_offline, sample_driver, sample_source
+    from app.still import is_still_driver, render_still
     from app.text import plural
 
     source = args.source if args.source is not None else sample_source()
@@ -111,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     if avatar.note:
         print(avatar.note)
     try:
-        result = render_offline(config, progress=not args.quiet)
+        if is_still_driver(config.driver):
+            result = render_still(config, progress=not args.quiet)
+        else:
+            result = render_offline(config, progress=not args.quiet)
     except RenderError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 2
@@ -131,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    if result.still:
+        print(f"wrote {where.resolve()}: a still, {w}x{h}; rendered in {result.elapsed_s:.0f} s")
+        return 0
     secs = result.frames_total / result.fps
     print(
         f"wrote {where.resolve()}: {plural(result.frames_total, 'frame')}, {w}x{h}, {result.fps:.3g} fps ({secs:.1f} s)"

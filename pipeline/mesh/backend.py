@@ -24,8 +24,10 @@ import numpy as np
 
 from pipeline.avatar import AvatarBackend, FaceObservation, RenderedViews
 from pipeline.cameras import Camera
+from pipeline.face_model import canonical_face_model
 from pipeline.mesh.geometry import (
     close_eyes,
+    expression_region_weights,
     eye_openness,
     frontalize,
     lift_landmarks_to_world,
@@ -150,6 +152,7 @@ class MeshBackend(AvatarBackend[MeshSource, MeshScene]):
         self._renderer: MeshRenderer | None = None
         self._sources: dict[str, MeshSource] = {}
         self._driver_neutral_cm: np.ndarray | None = None
+        self._absolute = False
         self._last_offsets_cm: np.ndarray | None = None
 
     # -- source -------------------------------------------------------------------------
@@ -197,9 +200,19 @@ class MeshBackend(AvatarBackend[MeshSource, MeshScene]):
         return MeshScene.from_arrays(arrays)
 
     # -- driving ------------------------------------------------------------------------
-    def reset_neutral(self, driver: FaceObservation | None = None) -> None:
-        """Use ``driver`` as the neutral face (None: the next driven frame becomes neutral)."""
-        self._driver_neutral_cm = None if driver is None else frontalize(driver.landmarks_px)[0]
+    def reset_neutral(self, driver: FaceObservation | None = None, *, absolute: bool = False) -> None:
+        """Use ``driver`` as the neutral face (None: the next driven frame becomes neutral).
+
+        ``absolute``: the driver has no neutral frame (one photo). Its expression is then read
+        against MediaPipe's canonical face, which is neutral (mouth closed, eyes open), and only
+        around the mouth, the eyes and the brows, so that the driver's face shape, which the
+        canonical face does not share, does not reshape the source.
+        """
+        if absolute:
+            self._driver_neutral_cm = canonical_face_model().vertices_cm.astype(np.float64)
+        else:
+            self._driver_neutral_cm = None if driver is None else frontalize(driver.landmarks_px)[0]
+        self._absolute = absolute
         self._last_offsets_cm = None
 
     def drive(self, source: MeshSource, driver: FaceObservation) -> MeshScene:
@@ -243,6 +256,8 @@ class MeshBackend(AvatarBackend[MeshSource, MeshScene]):
         """
         d = self.config.drive
         offsets = (frontal_d - neutral_d) * d.expression_gain
+        if self._absolute:
+            offsets = offsets * expression_region_weights()[:, None]
         ratio = eye_openness(frontal_d) / np.maximum(eye_openness(neutral_d), 1e-6)
         k = (float(ratio.min()) - d.eyes_closed_at) / (d.eyes_open_at - d.eyes_closed_at)
         if k < 1.0:

@@ -222,3 +222,28 @@ def close_eyes(frontal_cm: np.ndarray, reference_cm: np.ndarray, openness: float
         for ring, share in zip((eye.skin1, eye.skin2), _LID_SKIN_SHARES, strict=True):
             out[list(ring), 1] += share * shift
     return out
+
+
+def expression_region_weights() -> np.ndarray:
+    """Per-vertex weights (468,) in [0, 1]: 1 around the mouth and the eyes with their brows, 0 on
+    the rest of the face (cheeks, nose, forehead, jaw), smooth in between.
+
+    Used when a driver's expression is read against the canonical neutral face (a photo as
+    driver): offsets elsewhere are mostly the driver's face shape, not its expression.
+    """
+    from pipeline.mesh.topology import LEFT_EYE_LOOP, LIPS_INNER_LOOP, RIGHT_EYE_LOOP
+
+    v = canonical_face_model().vertices_cm[:NUM_MESH_VERTICES]
+
+    def near(centre: np.ndarray, rx: float, ry: float) -> np.ndarray:
+        d = np.hypot((v[:, 0] - centre[0]) / rx, (v[:, 1] - centre[1]) / ry)
+        t = np.clip((1.6 - d) / 0.6, 0.0, 1.0)  # 1 inside the ellipse, 0 beyond 1.6 of it
+        return t * t * (3.0 - 2.0 * t)
+
+    mouth = v[list(LIPS_INNER_LOOP)].mean(axis=0)
+    w = near(mouth, 3.0, 1.8)
+    for loop in (RIGHT_EYE_LOOP, LEFT_EYE_LOOP):
+        eye = v[list(loop)].mean(axis=0)
+        brow_and_eye = eye + np.array([0.0, 0.7, 0.0])  # canonical y is up: include the brow
+        w = np.maximum(w, near(brow_and_eye, 2.2, 1.7))
+    return w.astype(np.float64)

@@ -169,7 +169,7 @@ class NeuralBackend(AvatarBackend[NeuralSource, NeuralScene]):
     def scene_from_arrays(self, arrays: Mapping[str, np.ndarray]) -> NeuralScene:
         return NeuralScene.from_arrays(arrays)
 
-    def reset_neutral(self, driver: FaceObservation | None = None) -> None:
+    def reset_neutral(self, driver: FaceObservation | None = None, *, absolute: bool = False) -> None:
         """VOODOO 3D transfers each driver frame's expression as it is: nothing to reset."""
 
     def drive(self, source: NeuralSource, driver: FaceObservation) -> NeuralScene:

@@ -41,7 +41,8 @@ def test_a_driver_file_that_is_not_a_video_is_refused_in_one_line(tmp_path: Path
 @pytest.mark.parametrize(
     ("make_args", "message"),
     [
-        (lambda d: ["--driver", str(sample_source())], "is a single image; a driver is a video or a folder"),
+        (lambda d: ["--driver", str(sample_source()), "--resume"], "with a photo as driver the render is one still"),
+        (lambda d: ["--driver", str(sample_source()), "--out", str(d / "x.mp4")], "give a .png name or a folder"),
         (lambda d: ["--driver", str(d / "missing.mp4")], "does not exist"),
         (lambda d: ["--source", str(d / "missing.jpg")], "source photo"),
         (lambda d: ["--driver", str(d)], "contains no images"),
