@@ -303,7 +303,7 @@ def resolve_source(
     source = source.expanduser()
     if source.is_dir():
         raise ChoiceError(
-            f"{source} is a folder: give one photo, or pick one with 'voodoo-holo select {source}'"
+            f"source photo {source} is a folder: give one photo, or pick one with 'voodoo-holo select {source}'"
         )
     if not source.is_file():
         raise ChoiceError(f"source photo {source} does not exist")

@@ -299,14 +299,30 @@ def _open_driver(config: RenderConfig) -> Any:
 
 
 def _check_source(source: Path) -> Path:
-    path = source.expanduser()
-    if path.is_dir():
-        raise RenderError(
-            f"source photo {path} is a folder: give one photo, or pick one with 'voodoo-holo select {path}'"
-        )
-    if not path.is_file():
-        raise RenderError(f"source photo {path} does not exist")
-    return path
+    from app.compose import ChoiceError, resolve_source
+
+    try:
+        return resolve_source(source)
+    except ChoiceError as e:
+        raise RenderError(str(e)) from e
+
+
+def open_reenactor(config: RenderConfig, views: Any, source: Path, progress: bool) -> tuple[Any, Any]:
+    """``(Reenactor, source face)``: the avatar built and the source photo prepared; raises
+    :class:`RenderError` when either cannot be."""
+    from pipeline.reenact import Reenactor
+    from pipeline.tracking import PhotoError
+
+    try:
+        backend = config.avatar.build(progress=progress)
+    except (OSError, ValueError, RuntimeError) as e:
+        raise RenderError(f"cannot load the {config.avatar.backend} avatar: {e}") from e
+    reen = Reenactor(backend, views)
+    try:
+        return reen, reen.set_source(source)
+    except PhotoError as e:
+        reen.close()
+        raise RenderError(str(e)) from e
 
 
 def _check_outputs(config: RenderConfig) -> None:
@@ -433,8 +449,6 @@ def render_offline(
     Ctrl-C (KeyboardInterrupt) stops the render cleanly: the files are finished and the result
     says ``interrupted``.
     """
-    from pipeline.reenact import Reenactor
-    from pipeline.tracking import PhotoError
 
     t0 = time.monotonic()
     source_path = _check_source(config.source)
@@ -462,16 +476,8 @@ def render_offline(
         views = config.plan.views
         if config.format == "sbs":
             views = views.with_views(1)
+        reen, face = open_reenactor(config, views, source_path, progress)
         try:
-            backend = config.avatar.build(progress=progress)
-        except (OSError, ValueError, RuntimeError) as e:
-            raise RenderError(f"cannot load the {config.avatar.backend} avatar: {e}") from e
-        reen = Reenactor(backend, views)
-        try:
-            try:
-                face = reen.set_source(source_path)
-            except PhotoError as e:
-                raise RenderError(str(e)) from e
             if config.format == "sbs":
                 import cv2
 

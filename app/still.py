@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from app.outputs import OutputError, check_folder_writable, refuse_existing
-from app.render import RenderConfig, RenderError, RenderResult
+from app.render import RenderConfig, RenderError, RenderResult, open_reenactor
 from display.quilt import assemble_quilt, quilt_filename
 
 __all__ = ["STILL_SUFFIXES", "is_still_driver", "render_still", "still_paths"]
@@ -65,7 +65,6 @@ def render_still(
 
     if config.resume:
         raise RenderError("--resume continues a video; with a photo as driver the render is one still image")
-    from pipeline.reenact import Reenactor
     from pipeline.tracking import PhotoError, prepare_photo
 
     t0 = time.monotonic()
@@ -77,16 +76,9 @@ def render_still(
     except OutputError as e:
         raise RenderError(str(e)) from e
     views = config.plan.views.with_views(1) if config.format == "sbs" else config.plan.views
+    reen, face = open_reenactor(config, views, config.source.expanduser(), progress)
+    backend = reen.backend
     try:
-        backend = config.avatar.build(progress=progress)
-    except (OSError, ValueError, RuntimeError) as e:
-        raise RenderError(f"cannot load the {config.avatar.backend} avatar: {e}") from e
-    reen = Reenactor(backend, views)
-    try:
-        try:
-            face = reen.set_source(config.source.expanduser())
-        except PhotoError as e:
-            raise RenderError(str(e)) from e
         try:
             driver = prepare_photo(config.driver.expanduser())
         except PhotoError as e:
