@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from pipeline.accel.networks import NETWORK_NAMES
 from pipeline.accel.onnx_export import ExportManifest, read_manifest
 from pipeline.accel.tensorrt import EngineRunError, Precision
+from pipeline.voodoo.expression import ExpressionEncoder
 from pipeline.voodoo.model import Voodoo3D
 
 __all__ = [
@@ -169,6 +170,8 @@ class _SuperResEngine(EngineModule):
 
 class _ExpressionEngine(EngineModule):
     """Source-side features in PyTorch (once per call), the per-frame delta in the engine."""
+
+    reference: ExpressionEncoder  # what accelerate() wraps as "expression"
 
     def source_features(self, x: Tensor) -> Tensor:
         return self.reference.source_features(x)
