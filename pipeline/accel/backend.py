@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeGuard
 
 import numpy as np
 import torch
@@ -43,6 +43,7 @@ __all__ = [
     "EngineModule",
     "OrtRunner",
     "accelerate",
+    "is_backend",
     "load_accelerated_backend",
     "restore_reference",
 ]
@@ -51,6 +52,13 @@ log = logging.getLogger(__name__)
 
 Backend = Literal["auto", "torch", "tensorrt", "onnxruntime"]
 BACKENDS: tuple[str, ...] = ("auto", "torch", "tensorrt", "onnxruntime")
+
+
+def is_backend(name: object) -> TypeGuard[Backend]:
+    """True when ``name`` is one of :data:`BACKENDS` (a command-line word, a setting)."""
+    return name in BACKENDS
+
+
 Runner = Callable[..., dict[str, Tensor]]
 
 
