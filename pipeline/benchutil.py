@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -71,7 +71,7 @@ def time_call(
 
 
 def time_interleaved(
-    stages: dict[str, Callable[[], Any]],
+    stages: Mapping[str, Callable[[], Any]],
     *,
     repeats: int = 5,
     warmup: int = 1,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 #: bench target -> module implementing ``bench(args) -> list[BenchRow]``.
 TARGETS = {
-    "model": "pipeline.voodoo.bench",
+    "model": "pipeline.accel.model_bench",  # pipeline.voodoo.bench, with --backend
     "tracker": "pipeline.tracking.bench",
     "render": "pipeline.mesh.bench",
     "pipeline": "app.live.bench",

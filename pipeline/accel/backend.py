@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeGuard
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from pipeline.accel.networks import NETWORK_NAMES
 from pipeline.accel.onnx_export import ExportManifest, read_manifest
 from pipeline.accel.tensorrt import EngineRunError, Precision
+from pipeline.voodoo.expression import ExpressionEncoder
 from pipeline.voodoo.model import Voodoo3D
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "EngineModule",
     "OrtRunner",
     "accelerate",
+    "is_backend",
     "load_accelerated_backend",
     "restore_reference",
 ]
@@ -50,6 +52,13 @@ log = logging.getLogger(__name__)
 
 Backend = Literal["auto", "torch", "tensorrt", "onnxruntime"]
 BACKENDS: tuple[str, ...] = ("auto", "torch", "tensorrt", "onnxruntime")
+
+
+def is_backend(name: object) -> TypeGuard[Backend]:
+    """True when ``name`` is one of :data:`BACKENDS` (a command-line word, a setting)."""
+    return name in BACKENDS
+
+
 Runner = Callable[..., dict[str, Tensor]]
 
 
@@ -169,6 +178,8 @@ class _SuperResEngine(EngineModule):
 
 class _ExpressionEngine(EngineModule):
     """Source-side features in PyTorch (once per call), the per-frame delta in the engine."""
+
+    reference: ExpressionEncoder  # what accelerate() wraps as "expression"
 
     def source_features(self, x: Tensor) -> Tensor:
         return self.reference.source_features(x)

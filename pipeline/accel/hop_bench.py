@@ -18,14 +18,25 @@ import multiprocessing as mp
 import os
 import tempfile
 import time
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import zmq
 
 __all__ = ["PLANES_SHAPE", "measure_hop"]
 
 PLANES_SHAPE = (3, 32, 256, 256)
 Mode = Literal["zmq", "shm"]
+
+
+def _recv_report(sock: zmq.Socket[Any]) -> dict[str, Any]:
+    """The next JSON object on the report socket (readers send nothing else)."""
+    report = sock.recv_json()
+    if not isinstance(report, dict):
+        raise TypeError(f"hop bench: a reader sent {type(report).__name__}, not a JSON object")
+    return report
 
 
 def _reader(index: int, mode: str, pub: str, report: str, frames: int) -> None:
@@ -50,13 +61,13 @@ def _reader(index: int, mode: str, pub: str, report: str, frames: int) -> None:
                 out.send_json({"hello": index})
                 continue
             if mode == "shm":
-                arrays = reader.read(handle_from_message(msg))
-                ok = arrays is not None
+                handle = handle_from_message(msg)
+                arrays = reader.read(handle) if handle is not None else None
             else:
                 arrays = msg.arrays
-                ok = True
             done = time.monotonic_ns()
-            checksum = float(arrays["planes"][0, 0, 0, 0]) if ok else float("nan")
+            ok = arrays is not None
+            checksum = float(arrays["planes"][0, 0, 0, 0]) if arrays is not None else float("nan")
             out.send_json(
                 {"reader": index, "seq": msg.seq, "ns": done - msg.t_sent_ns, "ok": ok, "v": checksum}
             )
@@ -95,13 +106,14 @@ def measure_hop(mode: Mode, readers: int = 4, frames: int = 60, fps: float = 30.
     rng = np.random.default_rng(0)
     planes = [rng.standard_normal(PLANES_SHAPE).astype(np.float16) for _ in range(2)]
     try:
-        hello, deadline = set(), time.monotonic() + 60
+        hello: set[int] = set()
+        deadline = time.monotonic() + 60
         while len(hello) < readers:  # PUB drops messages until a subscriber is connected
             if time.monotonic() > deadline:
                 raise TimeoutError("hop bench: reader processes did not start within 60 s")
             pub.send_multipart(encode(Message("control", 0, 0, {}, {"hello": True})))
             while rep.poll(50):
-                hello.add(rep.recv_json()["hello"])
+                hello.add(int(_recv_report(rep)["hello"]))
         time.sleep(0.2)
         while rep.poll(100):  # late hellos
             rep.recv_json()
@@ -124,14 +136,14 @@ def measure_hop(mode: Mode, readers: int = 4, frames: int = 60, fps: float = 30.
         while received < readers * frames:
             if not rep.poll(30_000):
                 raise TimeoutError("hop bench: a reader stopped reporting")
-            r = rep.recv_json()
+            r = _recv_report(rep)
             if "hello" in r:
                 continue
             received += 1
             if not r["ok"]:
                 stale += 1
                 continue
-            hops.setdefault(r["seq"], []).append(r["ns"] / 1e6)
+            hops.setdefault(int(r["seq"]), []).append(r["ns"] / 1e6)
         per_frame = [max(v) for v in hops.values() if len(v) == readers]
     finally:
         for p in procs:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from pipeline.voodoo.expression import ExpressionEncoder
 from pipeline.voodoo.model import Voodoo3D
 
 __all__ = ["NETWORK_NAMES", "NetworkSpec", "network_specs"]
@@ -35,7 +36,7 @@ NETWORK_NAMES = ("encoder", "expression", "superres")
 class _DeltaNet(nn.Module):
     """The per-frame part of the expression encoder as a plain ``forward``."""
 
-    def __init__(self, exp: nn.Module) -> None:
+    def __init__(self, exp: ExpressionEncoder) -> None:
         super().__init__()
         self.exp = exp
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 from importlib import resources
 
 import cv2
@@ -83,8 +84,8 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
                 name, fill = f"render {n} x {size}px", f"fill-only {n} x {size}px"
                 r, f = time_interleaved(
                     {
-                        name: lambda cams=cams: renderer.render(scene, cams),
-                        fill: lambda n=n, size=size: renderer.render_fill_reference(n, size, size),
+                        name: functools.partial(renderer.render, scene, cams),
+                        fill: functools.partial(renderer.render_fill_reference, n, size, size),
                     },
                     repeats=repeats,
                 )
@@ -116,8 +117,8 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
                     rows[-1].extra["x 1 view"] = medians[max(medians)] / medians[1]
             rows += _options(scene, src, size, max(counts), repeats, config, renderers)
     finally:
-        for r in reversed(renderers):  # the first one owns the GL context
-            r.close()
+        for made in reversed(renderers):  # the first one owns the GL context
+            made.close()
         be.close()
     return rows
 

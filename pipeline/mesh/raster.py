@@ -53,7 +53,7 @@ def rasterize_triangles(
     pts = np.round((v - 0.5) * (1 << _SUBPIXEL_BITS)).astype(np.int32)
     order = np.arange(len(tri)) if draw_order is None else np.asarray(draw_order)
     for t in order:
-        cv2.fillConvexPoly(ids, pts[tri[t]], int(t), lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
+        cv2.fillConvexPoly(ids, pts[tri[t]], (int(t),), lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
     # Barycentric coordinates of the pixel centres.
     a, b, c = v[tri[:, 0]], v[tri[:, 1]], v[tri[:, 2]]
     m = np.stack([b - a, c - a], axis=2)  # T x 2 x 2 (columns: edges)

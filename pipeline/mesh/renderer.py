@@ -26,7 +26,7 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import moderngl
@@ -118,6 +118,14 @@ def _shader(name: str) -> str:
     return resources.files("pipeline.mesh.shaders").joinpath(name).read_text(encoding="utf-8")
 
 
+def _set_uniform(prog: moderngl.Program, name: str, value: Any) -> None:
+    """Set the uniform ``name`` of ``prog`` (any other kind of member is a shader mismatch)."""
+    member = prog[name]
+    if not isinstance(member, moderngl.Uniform):
+        raise TypeError(f"{name!r} of the mesh shader is a {type(member).__name__}, not a uniform")
+    member.value = value
+
+
 def _texture(ctx: moderngl.Context, pixels_u8: np.ndarray) -> moderngl.Texture:
     h, w, n = pixels_u8.shape
     tex = ctx.texture((w, h), n, np.ascontiguousarray(pixels_u8).tobytes(), alignment=1)
@@ -191,7 +199,11 @@ class MeshRenderer:
     ) -> None:
         self.config = config
         self._owns_ctx = ctx is None or owns_ctx
-        self.ctx = moderngl.create_standalone_context(backend="egl") if ctx is None else ctx
+        if ctx is None:
+            # moderngl's stub types every keyword setting as a dict; backend= is a string
+            create: Callable[..., moderngl.Context] = moderngl.create_standalone_context
+            ctx = create(backend="egl")
+        self.ctx = ctx
         self._closed = False
         try:
             self._create_objects()
@@ -212,12 +224,16 @@ class MeshRenderer:
         self._prog = self.ctx.program(
             vertex_shader=_shader("mesh.vert.glsl"), fragment_shader=_shader("mesh.frag.glsl")
         )
-        self._prog["u_interior_rgb01"].value = tuple(float(c) for c in self.config.mouth_interior_rgb01)
-        self._prog["u_atlas"].value = 0
-        self._prog["u_crop"].value = 1
-        self._prog["u_face_lift"].value = float(self.config.face_depth_lift_world)
+        _set_uniform(
+            self._prog, "u_interior_rgb01", tuple(float(c) for c in self.config.mouth_interior_rgb01)
+        )
+        _set_uniform(self._prog, "u_atlas", 0)
+        _set_uniform(self._prog, "u_crop", 1)
+        _set_uniform(self._prog, "u_face_lift", float(self.config.face_depth_lift_world))
         near, far = self.config.near_world, self.config.far_world
-        self._prog["u_depth_a"].value = -(far + near) / (far - near)  # as opengl_projection_from_intrinsics
+        _set_uniform(
+            self._prog, "u_depth_a", -(far + near) / (far - near)
+        )  # as opengl_projection_from_intrinsics
         self._instances = self.ctx.buffer(reserve=64 * _INSTANCE_FLOATS * 4, dynamic=True)
         self._source: _SourceObjects | None = None
         self._quad_vao: moderngl.VertexArray | None = None
@@ -348,7 +364,7 @@ class MeshRenderer:
         # The driven face, uploaded once for every view.
         geo, vao = src.level(w, self.config.shell_detail_px)
         src.positions.write(np.ascontiguousarray(scene.face_world[geo.face_rows], dtype="f4").tobytes())
-        self._prog["u_interior"].value = float(scene.mouth_interior)
+        _set_uniform(self._prog, "u_interior", float(scene.mouth_interior))
         vp = np.stack(
             [view_projection(c, self.config.near_world, self.config.far_world).T.reshape(16) for c in cameras]
         )

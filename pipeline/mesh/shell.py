@@ -212,7 +212,7 @@ def build_head_shell(
     raster = rasterize_triangles(face_px, tri, w, h, draw_order=order)
     face_depth = interpolate(raster, tri, face_z)
     oval = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(oval, [np.round((face_px[list(FACE_OVAL_LOOP)] - 0.5) * 16).astype(np.int32)], 1, shift=4)
+    cv2.fillPoly(oval, [np.round((face_px[list(FACE_OVAL_LOOP)] - 0.5) * 16).astype(np.int32)], (1,), shift=4)
     inside = (oval > 0) & raster.mask
     dist_in = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5)
     # Outside the oval: distance to it and the face depth at its nearest point.
@@ -315,7 +315,7 @@ def _simplified_triangles(z: np.ndarray, z_tol: np.ndarray, kept: np.ndarray) ->
     rows, cols = kept // n, kept % n
     cells = np.zeros((n - 1, n - 1), bool)
     cells[rows.min(axis=1), cols.min(axis=1)] = True
-    care = np.zeros((n, n), np.uint8)
-    care[rows.reshape(-1), cols.reshape(-1)] = 1
-    care = cv2.dilate(care, np.ones((3, 3), np.uint8)) > 0
+    on_kept = np.zeros((n, n), np.uint8)
+    on_kept[rows.reshape(-1), cols.reshape(-1)] = 1
+    care = cv2.dilate(on_kept, np.ones((3, 3), np.uint8)) > 0
     return adaptive_grid_triangles(z, np.where(care, z_tol, np.inf), drawn_cells=cells)

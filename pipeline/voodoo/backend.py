@@ -79,7 +79,7 @@ class NeuralSource:
         return {
             **camera_to_arrays(self.camera),
             "planes": self.cache.planes.detach().float().cpu().numpy(),
-            "frontal_rgb_u8": signed_to_u8(self.cache.frontal.image),
+            "frontal_rgb_u8": signed_to_u8(self.cache.frontal.super_resolved()),
             "source_key": np.frombuffer(self.key.encode("ascii"), dtype=np.uint8).copy(),
         }
 

@@ -27,8 +27,10 @@ of the measured stages instead of a measured end-to-end frame. ``--kernel triton
 the ray samples with the fused Triton kernel (CUDA); ``--cuda-graphs`` replays the network
 stages from CUDA graphs; ``--dtype`` runs the networks in a half-precision plan
 (:mod:`pipeline.voodoo.halfplan`, CUDA); ``--compile`` compiles the super-resolution and the
-ray marching (CUDA). ``--backend`` runs the exported networks with TensorRT or onnxruntime
-(see ``pipeline.accel``); unusable backends fall back to PyTorch and say why.
+ray marching (CUDA). ``--backend`` runs the exported networks with TensorRT or onnxruntime;
+unusable backends fall back to PyTorch and say why. That part lives in
+:mod:`pipeline.accel.model_bench` (the command's entry point), which hands :func:`bench` the
+step that swaps the networks: this module never imports ``pipeline.accel``.
 """
 
 from __future__ import annotations
@@ -37,19 +39,33 @@ import argparse
 import dataclasses
 import platform
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from pipeline.benchutil import BenchRow, time_call
-from pipeline.voodoo.renderer import RenderSettings
+from pipeline.voodoo.renderer import Kernel, RenderSettings
 
-__all__ = ["QUICK_RENDER", "STAGES", "BenchConfigError", "bench", "environment", "parse_stages"]
+if TYPE_CHECKING:
+    from pipeline.voodoo.model import Voodoo3D
+
+__all__ = [
+    "QUICK_RENDER",
+    "STAGES",
+    "Accelerate",
+    "BenchConfigError",
+    "bench",
+    "environment",
+    "parse_stages",
+]
 
 #: Ray marching of ``--quick``: 32 x 32 rays, 24 + 24 samples (about 1/50 of the real work).
 QUICK_RENDER = RenderSettings(resolution=32, depth_samples=24, importance_samples=24)
 #: Row groups of ``--stages``.
 STAGES = ("networks", "render", "frame")
+#: Swaps the networks of a placed model for another backend's (``--backend``); returns a
+#: one-line summary of what each network got.
+Accelerate = Callable[["Voodoo3D"], str]
 
 
 class BenchConfigError(ValueError):
@@ -65,11 +81,18 @@ def parse_stages(text: str) -> list[str]:
     return stages
 
 
-def _model(args: argparse.Namespace):
+def _kernel(args: argparse.Namespace) -> Kernel:
+    name = getattr(args, "kernel", "torch")
+    if name not in ("torch", "triton"):
+        raise BenchConfigError(f"--kernel takes torch or triton, got {name!r}")
+    return "triton" if name == "triton" else "torch"
+
+
+def _model(args: argparse.Namespace, accelerate: Accelerate | None) -> Voodoo3D:
     from pipeline.voodoo.checkpoint import load_model
     from pipeline.voodoo.model import ModelConfig, Voodoo3D
 
-    kernel = getattr(args, "kernel", "torch")
+    kernel = _kernel(args)
     if kernel != "torch":
         from pipeline.voodoo.triton_decode import triton_status
 
@@ -91,13 +114,8 @@ def _model(args: argparse.Namespace):
         model, _ = load_model(args.weights, config)
     else:
         model = Voodoo3D(config).init_random(0).place()
-    backend = getattr(args, "backend", "torch")
-    if backend != "torch":
-        from pipeline.accel.backend import AccelConfig, accelerate
-        from pipeline.accel.onnx_export import weights_identity
-
-        report = accelerate(model, AccelConfig(backend=backend), weights_identity(args.weights))
-        print(f"  backend: {report.summary()}", flush=True)
+    if accelerate is not None:
+        print(f"  backend: {accelerate(model)}", flush=True)
     return model
 
 
@@ -156,9 +174,16 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
     return env
 
 
-def bench(args: argparse.Namespace) -> list[BenchRow]:
+def bench(args: argparse.Namespace, accelerate: Accelerate | None = None) -> list[BenchRow]:
+    """The rows of ``voodoo-holo bench model``; ``accelerate`` swaps the networks for
+    ``--backend`` (:mod:`pipeline.accel.model_bench` gives it; without it, PyTorch only)."""
     from pipeline.cameras import canonical_camera, stack_cameras, view_sweep
 
+    backend = getattr(args, "backend", "torch")
+    if backend != "torch" and accelerate is None:
+        raise BenchConfigError(
+            f"--backend {backend}: the exported networks are benched by pipeline.accel.model_bench"
+        )
     dev = torch.device(args.device)
     cuda = dev.type == "cuda"
     stages = parse_stages(getattr(args, "stages", ",".join(STAGES)))
@@ -174,14 +199,14 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
     warmup = 0 if cpu else 2  # CPU: no autotuning; CUDA: cuDNN autotuning, graph capture, compilation
     count_flops = cuda or not args.quick
     views = sorted(set(args.view_counts))
-    model = _model(args)
+    model = _model(args, accelerate)
     gen = torch.Generator().manual_seed(0)
     source = torch.rand(1, 3, 512, 512, generator=gen) * 2 - 1
     driver = torch.rand(1, 3, 512, 512, generator=gen) * 2 - 1
     res = model.config.render.resolution
     info = {
         "device": str(dev),
-        "backend": getattr(args, "backend", "torch"),
+        "backend": backend,
         "dtype": model.config.dtype,
         "kernel": model.config.render.kernel,
         "graphs": "yes" if model.config.cuda_graphs and cuda else "no",

@@ -88,6 +88,7 @@ class _BasicBlock(nn.Module):
         super().__init__()
         self.conv1 = conv3x3(c_in, c_out, stride)
         self.conv2 = conv3x3(c_out, c_out)
+        self.downsample: nn.Sequential | None
         if stride != 1 or c_in != c_out:
             # index 1 is the (removed) normalisation layer of the official Sequential
             self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=True))
@@ -136,7 +137,9 @@ class _ASPP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         outs = [F.relu(branch(x)) for branch in self.convs[:-1]]
-        pooled = F.relu(self.convs[-1][1](F.adaptive_avg_pool2d(x, 1)))
+        pooling = self.convs[-1]
+        assert isinstance(pooling, nn.Sequential)  # built so in __init__; ModuleList items are Modules
+        pooled = F.relu(pooling[1](F.adaptive_avg_pool2d(x, 1)))
         outs.append(F.interpolate(pooled, size=x.shape[-2:], mode="bilinear", align_corners=False))
         return F.relu(self.project(in_format_of(torch.cat(outs, dim=1), x)))
 

@@ -41,6 +41,8 @@ def _lrelu(x: Tensor) -> Tensor:
 class _ELow(nn.Module):
     """Low-frequency branch: ``B x 3 x 512 x 512`` in [0, 1] -> ``B x 96 x 256 x 256``."""
 
+    id_grid: Tensor  # a buffer (register_buffer in __init__)
+
     def __init__(self, keep_unused: bool) -> None:
         super().__init__()
         self.register_buffer("id_grid", coordinate_grid(IMAGE_SIZE, IMAGE_SIZE))
@@ -65,6 +67,8 @@ class _ELow(nn.Module):
 
 class _EHigh(nn.Module):
     """High-frequency branch: ``B x 3 x 512 x 512`` in [0, 1] -> ``B x 96 x 256 x 256``."""
+
+    id_grid: Tensor  # a buffer (register_buffer in __init__)
 
     def __init__(self) -> None:
         super().__init__()

@@ -32,6 +32,8 @@ def _up2(x: Tensor) -> Tensor:
 class ExpressionEncoder(nn.Module):
     """``(B x 3 x 512 x 512, B x 3 x 512 x 512, B x 3 x 32 x 256 x 256)`` -> Delta (tri-plane shape)."""
 
+    id_grid: Tensor  # a buffer (register_buffer in __init__)
+
     def __init__(self, keep_unused: bool = False) -> None:
         super().__init__()
         self.register_buffer("id_grid", coordinate_grid(IMAGE_SIZE, IMAGE_SIZE))

@@ -163,6 +163,12 @@ class RenderedBatch:
     feature_image: Tensor
     image: Tensor | None = None
 
+    def super_resolved(self) -> Tensor:
+        """:attr:`image`, which every render with ``super_resolve=True`` has."""
+        if self.image is None:
+            raise ValueError("these views were rendered without super-resolution")
+        return self.image
+
 
 @dataclass
 class SourceCache:
@@ -201,6 +207,8 @@ class Reenactment:
 
 
 class _PlaneAxesHolder(nn.Module):
+    plane_axes: Tensor  # a buffer
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("plane_axes", torch.tensor(PLANE_AXES, dtype=torch.float32))
@@ -231,6 +239,11 @@ class Voodoo3D(nn.Module):
     Build it with :func:`pipeline.voodoo.checkpoint.load_model` (weights from a file) or
     directly for tests (random weights: call :meth:`init_random`).
     """
+
+    # buffers (registered in __init__ from canonical_buffers)
+    lookat_point: Tensor
+    canonical_cam2world: Tensor
+    canonical_intrinsics: Tensor
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
@@ -401,7 +414,7 @@ class Voodoo3D(nn.Module):
         """Once per call: T_s, its frontal SR render and the expression encoder's source features."""
         planes = self.encode(source_signed)
         frontal = self.render_canonical(planes, super_resolve=True, generator=generator)
-        source_rgb01 = (frontal.image + 1) / 2  # not clamped (model convention)
+        source_rgb01 = (frontal.super_resolved() + 1) / 2  # not clamped (model convention)
         exp = self.exp_transfer
         source_feats = exp.source_features(self._net_input(source_rgb01, "exp_transfer"))
         triplane_feats = exp.triplane_features(self._net_input(planes, "exp_transfer"))

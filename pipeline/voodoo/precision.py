@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pipeline.voodoo.halfplan import FP16_MAX, layers_near_fp16_max
+from pipeline.voodoo.halfplan import FP16_MAX, DType, layers_near_fp16_max
 
 __all__ = [
     "FP16_MAX",
@@ -167,7 +167,7 @@ def record_peaks(modules: Mapping[str, nn.Module]) -> Iterator[ActivationPeaks]:
         return fn
 
     def demod_hook(name: str):
-        def fn(m: nn.Module, inp, _out) -> None:
+        def fn(m: ModulatedConv, inp, _out) -> None:
             if m.demodulate:
                 style = m.modulation(inp[1]).float()
                 w2 = m.weight[0].float().square().sum((2, 3))
@@ -190,6 +190,8 @@ def record_peaks(modules: Mapping[str, nn.Module]) -> Iterator[ActivationPeaks]:
 
 
 NETWORKS = ("triplane_encoder", "exp_transfer", "superresolution")
+#: ``--dtypes`` words -> the half dtypes they measure.
+_HALF_DTYPES: dict[str, DType] = {"bfloat16": "bfloat16", "float16": "float16"}
 
 
 def _networks(model) -> dict[str, nn.Module]:
@@ -199,7 +201,7 @@ def _networks(model) -> dict[str, nn.Module]:
 def _run(
     weights: Path,
     fixture: Mapping[str, np.ndarray],
-    dtype: str,
+    dtype: DType,
     device: str = "cpu",
     sr_input: np.ndarray | None = None,
 ):
@@ -263,11 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.voodoo.checkpoint import CheckpointError
     from pipeline.voodoo.parity import FixtureError, load_fixture
 
-    dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip() and d.strip() != "none"]
-    bad = [d for d in dtypes if d not in ("bfloat16", "float16")]
+    names = [d.strip() for d in args.dtypes.split(",") if d.strip() and d.strip() != "none"]
+    bad = [d for d in names if d not in _HALF_DTYPES]
     if bad:
         print(f"precision: unknown half dtype(s) {', '.join(bad)}", file=sys.stderr)
         return 2
+    dtypes = [_HALF_DTYPES[d] for d in names]
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.backends.cuda.matmul.allow_tf32 = False

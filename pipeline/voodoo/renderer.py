@@ -42,6 +42,7 @@ __all__ = [
     "generate_rays",
     "importance_depths",
     "march_rays",
+    "march_weights",
     "project_to_planes",
     "render_triplanes",
     "sample_triplanes",
@@ -152,9 +153,16 @@ class TriplaneDecoder(nn.Module):
             {"0": nn.Linear(in_features, hidden), "2": nn.Linear(hidden, 1 + out_features)}
         )
 
+    def layers(self) -> tuple[nn.Linear, nn.Linear]:
+        """The hidden and the output layer (``net.0`` and ``net.2``: the checkpoint's names)."""
+        l0, l2 = self.net["0"], self.net["2"]
+        if not isinstance(l0, nn.Linear) or not isinstance(l2, nn.Linear):
+            raise TypeError(f"TriplaneDecoder layers must be nn.Linear, got {type(l0)} and {type(l2)}")
+        return l0, l2
+
     def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
         """``K x 32`` -> (``K`` density logits, ``K x 32`` features)."""
-        l0, l2 = self.net["0"], self.net["2"]
+        l0, l2 = self.layers()
         h = torch.addmm(l0.bias[None], features, (l0.weight * (1.0 / math.sqrt(l0.in_features))).t())
         h = F.softplus(h)
         out = torch.addmm(l2.bias[None], h, (l2.weight * (1.0 / math.sqrt(l2.in_features))).t())
@@ -228,21 +236,16 @@ def sample_triplanes(planes: Tensor, points: Tensor, box_warp: float = 1.0) -> T
     return sampled[:, :, 0].mean(0).t()  # K x C (a transposed view; addmm reads it as is)
 
 
-def march_rays(
-    depths: Tensor, features: Tensor | None, density_logits: Tensor, with_features: bool = True
-) -> tuple[Tensor | None, Tensor, Tensor, Tensor]:
-    """Mip-NeRF-style compositing of sorted samples (interval averages, softplus(sigma - 1)).
+def march_weights(depths: Tensor, density_logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Mip-NeRF-style interval weights of sorted samples (interval averages, softplus(sigma - 1)).
 
     Args:
         depths: ``R x S`` ascending sample depths.
-        features: ``R x S x C`` decoded features in ~[0, 1] (unused without ``with_features``).
         density_logits: ``R x S`` raw density logits (averaged per interval *before* the
             activation).
-        with_features: False skips the feature composite (the coarse pass needs weights only).
 
     Returns:
-        (``R x C`` signed features ``2 * sum_k w_k (c_k + c_k+1)/2 - 1`` or None,
-        ``R`` total weight, ``R`` depth = ``sum(w t_mid) / sum(w)`` (NaN -> +inf, not yet
+        (``R`` total weight, ``R`` depth = ``sum(w t_mid) / sum(w)`` (NaN -> +inf, not yet
         clamped), ``R x (S-1)`` interval weights).
     """
     deltas = depths[:, 1:] - depths[:, :-1]
@@ -253,8 +256,24 @@ def march_rays(
     total = weights.sum(1)
     t_mid = (depths[:, :-1] + depths[:, 1:]) / 2
     depth = torch.nan_to_num(torch.sum(weights * t_mid, dim=1) / total, nan=float("inf"))
-    if not with_features or features is None:
-        return None, total, depth, weights
+    return total, depth, weights
+
+
+def march_rays(
+    depths: Tensor, features: Tensor, density_logits: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Mip-NeRF-style compositing of sorted samples (the weights of :func:`march_weights`).
+
+    Args:
+        depths: ``R x S`` ascending sample depths.
+        features: ``R x S x C`` decoded features in ~[0, 1].
+        density_logits: ``R x S`` raw density logits.
+
+    Returns:
+        (``R x C`` signed features ``2 * sum_k w_k (c_k + c_k+1)/2 - 1``, ``R`` total weight,
+        ``R`` depth (NaN -> +inf, not yet clamped), ``R x (S-1)`` interval weights).
+    """
+    total, depth, weights = march_weights(depths, density_logits)
     composite = torch.bmm(sample_coefficients(weights)[:, None, :], features)[:, 0]
     return composite * 2 - 1, total, depth, weights
 
@@ -275,7 +294,7 @@ def importance_depths(coarse: Tensor, weights: Tensor, u: Tensor) -> Tensor:
 
     Args:
         coarse: ``R x D`` coarse depths.
-        weights: ``R x (D-1)`` coarse interval weights from :func:`march_rays`.
+        weights: ``R x (D-1)`` coarse interval weights from :func:`march_weights`.
         u: ``R x N`` uniform draws in [0, 1] (sorted or not).
 
     Returns:
@@ -342,7 +361,7 @@ def _render_chunk(
     sigma, feats = _decode(planes, decoder, pts, settings.box_warp, fused)
     sigma, feats = sigma.reshape(r, -1), feats.reshape(r, t.shape[1], -1)
     if settings.importance_samples > 0:
-        _, _, _, weights = march_rays(t, None, sigma, with_features=False)
+        _, _, weights = march_weights(t, sigma)
         n = settings.importance_samples
         if settings.sampling == "deterministic":
             u = torch.linspace(0.0, 1.0, n, device=origins.device).expand(r, n)
@@ -356,7 +375,7 @@ def _render_chunk(
         t, order = torch.sort(torch.cat((t, t_fine), dim=1), dim=1)
         sigma = torch.gather(torch.cat((sigma, sigma_f.reshape(r, -1)), dim=1), 1, order)
         del sigma_f
-        _, total, depth, weights = march_rays(t, None, sigma, with_features=False)
+        total, depth, weights = march_weights(t, sigma)
         # composite without sorting the features: move each sorted sample's coefficient back
         # to its unsorted slot, then one product with the coarse and one with the fine features
         coef = torch.empty_like(t).scatter_(1, order, sample_coefficients(weights))

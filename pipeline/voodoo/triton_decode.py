@@ -28,14 +28,23 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = ["FusedTriplaneDecoder", "triton_status"]
 
 Precision = Literal["ieee", "tf32"]
+
+
+class TwoLayerDecoder(Protocol):
+    """What the kernel needs of :class:`~pipeline.voodoo.renderer.TriplaneDecoder`."""
+
+    def layers(self) -> tuple[nn.Linear, nn.Linear]:
+        """The hidden and the output layer (unscaled weights)."""
+        ...
+
 
 try:  # optional dependency
     import triton
@@ -147,7 +156,7 @@ class FusedTriplaneDecoder:
     def __init__(
         self,
         planes: Tensor,
-        decoder: torch.nn.Module,
+        decoder: TwoLayerDecoder,
         box_warp: float = 1.0,
         precision: Precision = "ieee",
         block: int = 64,
@@ -158,7 +167,7 @@ class FusedTriplaneDecoder:
         if planes.ndim != 4 or planes.shape[0] != 3:
             raise ValueError(f"planes must be 3 x C x H x W, got {tuple(planes.shape)}")
         c = planes.shape[1]
-        l0, l2 = decoder.net["0"], decoder.net["2"]
+        l0, l2 = decoder.layers()
         hid = l0.out_features
         if l0.in_features != c or l2.out_features != 1 + c:
             raise ValueError(

@@ -42,7 +42,7 @@ ABSENT_ON_DEVICE = ("mediapipe", "sounddevice", "pyglet", "imageio_ffmpeg", "hid
 #: Entry points of the model-side checks: none of them may need an absent package.
 MODEL_PATH = {
     "voodoo-holo CLI (parser: every command module)": "import app.cli; app.cli.build_parser()",
-    "bench model": "import pipeline.voodoo.bench, app.commands.bench",
+    "bench model": "import pipeline.accel.model_bench, app.commands.bench",
     "parity tool": "import pipeline.voodoo.parity",
     "precision tool": "import pipeline.voodoo.precision",
     "neural backend": "import pipeline.voodoo.backend",
