@@ -82,6 +82,13 @@ class AvatarChoice:
         if self.precision not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"precision must be float32, bfloat16 or float16, got {self.precision!r}")
 
+    @property
+    def uses_driver_matte(self) -> bool:
+        """Whether the avatar looks at the driver's matted crop (the neural avatar's expression
+        encoder does); the mesh avatar only needs the driver's landmarks and head pose, so the
+        tracker can skip matting for it (a third of tracking's cost)."""
+        return self.backend == "neural"
+
     def on_device(self, device: str) -> AvatarChoice:
         """The same avatar on another device (a role pinned to a GPU sees it as ``cuda:0``)."""
         if self.backend == "mesh":

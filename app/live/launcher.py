@@ -217,7 +217,6 @@ class Launcher:
                 curve_server_key=server_key,
                 heartbeat_s=settings.heartbeat_s,
                 launcher_pid=os.getpid(),
-                cpu_cores=spec.cores,
                 record_path=settings.record if spec.role == "compositor" else None,
             )
             self.children[spec.name] = _Child(spec, cfg, remote=spec.name in settings.remote_roles)

@@ -32,17 +32,12 @@ class LayoutError(ValueError):
 
 @dataclass(frozen=True)
 class RoleSpec:
-    """One process of the graph: its role, its GPU (None = CPU), for renderers its views, and
-    optionally how many CPU cores it may run on (``cores``: the process is confined to that many
-    of the cores it was given; None = all). Confining the capture to one core matters on small
-    CPUs: MediaPipe's inference threads spin while they wait for work, and on every core they
-    may use they take time from the renderers (measured in the README's Speed section)."""
+    """One process of the graph: its role, its GPU (None = CPU) and, for renderers, its views."""
 
     role: str
     gpu: int | None
     views: tuple[int, ...] = ()
     index: int = 0
-    cores: int | None = None
 
     @property
     def name(self) -> str:
@@ -102,7 +97,7 @@ class Layout:
         renderers = []
         for i, k in enumerate(per):
             src = self.renderers[i]
-            renderers.append(RoleSpec("renderer", src.gpu, tuple(range(start, start + k)), i, src.cores))
+            renderers.append(RoleSpec("renderer", src.gpu, tuple(range(start, start + k)), i))
             start += k
         return Layout(
             self.name,
@@ -116,21 +111,12 @@ class Layout:
         )
 
 
-def _cores(obj: Any, where: str) -> int | None:
-    c = obj.get("cores", None) if isinstance(obj, dict) else None
-    if c is None:
-        return None
-    if isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= 4096:
-        raise LayoutError(f"{where}.cores must be a number of CPU cores >= 1 or null, got {c!r}")
-    return c
-
-
 def _role(role: str, obj: Any, where: str, views: tuple[int, ...] = (), index: int = 0) -> RoleSpec:
     if isinstance(obj, dict):
-        extra = set(obj) - {"gpu", "cores", "views"}
+        extra = set(obj) - {"gpu", "views"}
         if extra:
-            raise LayoutError(f"{where}: unknown field(s) {sorted(extra)} (known: gpu, cores, views)")
-    return RoleSpec(role, _gpu(obj, where), views, index, _cores(obj, where))
+            raise LayoutError(f"{where}: unknown field(s) {sorted(extra)} (known: gpu, views)")
+    return RoleSpec(role, _gpu(obj, where), views, index)
 
 
 def _gpu(obj: Any, where: str) -> int | None:

@@ -19,7 +19,6 @@ launcher restarts the role.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from typing import Any
@@ -66,7 +65,7 @@ def _backend(cfg: RoleConfig) -> AvatarBackend[Any, Any]:
 # -- capture ------------------------------------------------------------------------------
 def run_capture(rt: RoleRuntime) -> int:
     from pipeline.capture import CaptureError, open_source, track_frames
-    from pipeline.tracking import StreamTracker
+    from pipeline.tracking import StreamTracker, TrackerConfig
 
     cfg = rt.cfg
     try:
@@ -75,7 +74,7 @@ def run_capture(rt: RoleRuntime) -> int:
         raise FatalRoleError(str(e)) from e
     out = rt.socket(zmq.PUSH, "frames", bind=False, hwm=1)
     pace = _CapturePace(rt.socket(zmq.PULL, "grant", bind=False, hwm=4), cfg.grant_timeout_s)
-    tracker = StreamTracker()
+    tracker = StreamTracker(None if cfg.avatar.uses_driver_matte else TrackerConfig(matte=None))
     try:
         for t in track_frames(src, tracker, wanted=pace.take):
             rt.heartbeat(source=src.description)
@@ -431,19 +430,8 @@ ROLES = {
 }
 
 
-def confine_to_cores(cores: int | None) -> None:
-    """Run this process (and the threads it starts later) on ``cores`` of its allowed CPU cores.
-    Where the platform cannot (macOS, Windows), nothing changes."""
-    if cores is None or not hasattr(os, "sched_setaffinity"):
-        return
-    allowed = sorted(os.sched_getaffinity(0))
-    if cores < len(allowed):
-        os.sched_setaffinity(0, set(allowed[:cores]))
-
-
 def run_role(cfg: RoleConfig) -> int:
     logging.basicConfig(level=logging.INFO, format=f"[{cfg.name}] %(message)s", stream=sys.stderr)
-    confine_to_cores(cfg.cpu_cores)
     rt = RoleRuntime(cfg)
     try:
         rt.heartbeat(force=True, starting=True)

@@ -64,8 +64,6 @@ class RoleConfig:
         heartbeat_s: heartbeat period.
         launcher_pid: the role exits when this process disappears (no orphans).
         record_path: the compositor records what it shows to this quilt video (``--record``).
-        cpu_cores: confine the process to this many of its CPU cores (None = all; see
-            :class:`app.live.layouts.RoleSpec`).
         seq_base: added to a capture's frame numbers; the launcher gives each capture process
             its own block, so that ``seq`` keeps growing across capture restarts.
     """
@@ -88,7 +86,6 @@ class RoleConfig:
     curve_server_key: str | None = None
     heartbeat_s: float = 0.5
     launcher_pid: int = 0
-    cpu_cores: int | None = None
     record_path: Path | None = None
     seq_base: int = 0
 
