@@ -17,9 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
+from app.render import sample_driver, sample_source
 from pipeline.benchutil import BenchRow
-
-SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
 
 
 def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
@@ -41,8 +40,8 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
     with tempfile.TemporaryDirectory(prefix="voodoo-holo-bench-") as tmp:
         metrics = Path(tmp) / "metrics.json"
         settings = CallSettings(
-            source=SAMPLES / "astronaut.jpg",
-            driver=str(SAMPLES / "hopper_driver.mp4"),
+            source=sample_source(),
+            driver=str(sample_driver()),
             avatar=avatar,
             output=OutputChoice("headless"),
             plan=plan_views(views, view_size),
@@ -82,7 +81,38 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
             },
         )
     )
+    if backend == "mesh":
+        alone = _renderer_alone(settings.plan.views, args.repeats or 30)
+        alone_fps = 1000.0 / alone.median_ms
+        alone.extra.update({**common, "fps": round(alone_fps, 2), "live / alone": round(fps / alone_fps, 2)})
+        rows.append(alone)
     return rows
+
+
+def _renderer_alone(views: object, repeats: int) -> BenchRow:
+    """The same views of the sample, drawn by the mesh renderer alone in this process: what the
+    live call's frame rate is compared with (measured right after it, on the same machine)."""
+    from app.platform import create_gl_context
+    from pipeline.benchutil import time_call
+    from pipeline.mesh.backend import MeshBackend
+    from pipeline.reenact import ViewSettings, sweep_cameras
+    from pipeline.tracking import prepare_photo
+
+    assert isinstance(views, ViewSettings)
+    obs = prepare_photo(sample_source())
+    be = MeshBackend(gl_context=create_gl_context)
+    try:
+        scene = be.drive(be.prepare_source(obs), obs)
+        ids = list(range(views.num_views))
+        cams = sweep_cameras(scene.camera, views, ids)
+        return time_call(
+            f"renderer alone: {views.num_views} views {views.width_px}x{views.height_px}",
+            lambda: be.render(scene, cams, ids),
+            repeats=repeats,
+            warmup=3,
+        )
+    finally:
+        be.close()
 
 
 READERS = 4
