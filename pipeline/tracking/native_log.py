@@ -135,10 +135,19 @@ class _Forwarder:
                 data = data[n:]
 
     # -- windows ---------------------------------------------------------------------------
+    def _fd2_is_pipe(self) -> bool:
+        try:
+            a, b = os.fstat(2), os.fstat(self.write_fd)
+        except OSError:
+            return False
+        return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
     def begin(self) -> None:
         with self.lock:
             self.users += 1
-            if self.users == 1:
+            # The first window redirects fd 2; a later one does too when fd 2 was pointed
+            # elsewhere meanwhile (a test harness capturing it while a graph kept its window).
+            if self.users == 1 or not self._fd2_is_pipe():
                 _flush_python_stderr()
                 # fd 2 may have been pointed elsewhere since (a test harness capturing it):
                 # forward to where it points now.
