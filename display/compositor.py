@@ -37,7 +37,7 @@ from display.gl import (
     collect_gl_garbage,
 )
 from display.lenticular import FilterMode, FitMode
-from display.patterns import notice_views, numbered_views
+from display.patterns import notice_tile, notice_views, numbered_views
 from display.quilt import QuiltLayout
 from display.sinks import Sink
 
@@ -131,6 +131,8 @@ class Compositor:
             self._lens.configure(shader, layout, config.fit)
         self._preview = PreviewPass(self.ctx)
         self._overlay = OverlayPass(self.ctx)
+        self._notice_overlay = OverlayPass(self.ctx)
+        self._notice_drawn: tuple[str, int, int] | None = None
         self.view = layout.num_views // 2
         self.test_pattern = False
         self.notice: str | None = None
@@ -228,8 +230,8 @@ class Compositor:
         ]
         if self.test_pattern:
             parts.append("TEST PATTERN")
-        if self.notice is not None:
-            return " | ".join([*parts, self.notice])
+        if self.notice is not None:  # the full text is on the screen; the line keeps its head
+            return " | ".join([*parts, self.notice.split(" - ")[0]])
         fps = self.fps
         parts.append(f"{fps:.1f} fps" if fps is not None else "-- fps")
         parts.append(f"latency {self._latency_ms:.0f} ms" if self._latency_ms is not None else "latency --")
@@ -253,6 +255,13 @@ class Compositor:
             self._preview.render(
                 self.quilt, (0, 0, w, h), view, stale=view is not None and view in self._stale
             )
+            if self.notice is not None and view is not None:  # one view on a monitor: the message sharp
+                nw, nh = max(16, int(w * 0.8)), max(16, int(h * 0.5))
+                if self._notice_drawn != (self.notice, nw, nh):
+                    rgb = notice_tile(self.notice, nw, nh)
+                    self._notice_overlay.set_image(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]))
+                    self._notice_drawn = (self.notice, nw, nh)
+                self._notice_overlay.render(h, (w - nw) // 2, (h - nh) // 2)
             if self.config.show_status:
                 text = self.status_text()
                 if text != self._status_text:
@@ -269,4 +278,5 @@ class Compositor:
             self._lens.release()
         self._preview.release()
         self._overlay.release()
+        self._notice_overlay.release()
         self.quilt.release()

@@ -10,13 +10,14 @@ the calibration (or the window's position and size) is wrong.
 from __future__ import annotations
 
 import colorsys
+import re
 
 import cv2
 import numpy as np
 
 from display.quilt import QuiltLayout, assemble_quilt
 
-__all__ = ["notice_views", "numbered_views", "view_colour"]
+__all__ = ["notice_tile", "notice_views", "numbered_views", "view_colour"]
 
 
 def view_colour(view: int, num_views: int) -> tuple[int, int, int]:
@@ -49,7 +50,8 @@ def notice_tile(text: str, width_px: int, height_px: int) -> np.ndarray:
     tile = np.zeros((height_px, width_px, 3), np.uint8)
     font, thickness = cv2.FONT_HERSHEY_SIMPLEX, 1
     scale = max(0.3, width_px / 640.0)
-    words, lines, line = text.split(), [], ""
+    # A number and its unit stay on one line: "(12 s)" is one word here.
+    words, lines, line = re.findall(r"\(\S+ \w+\)|\S+", text), [], ""
     for w in words:
         trial = f"{line} {w}".strip()
         if cv2.getTextSize(trial, font, scale, thickness)[0][0] > width_px * 0.9 and line:

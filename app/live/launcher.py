@@ -90,6 +90,8 @@ class CallSettings:
         expose: ``HOST:PORT`` to put the links on tcp (CURVE) for roles on other hosts.
         remote_roles: roles that another host runs (``voodoo-holo worker``).
         record: a quilt video of what the display shows (``--record``).
+        window_head_start_s: the other roles start once the compositor's window is up (at most
+            this long after it was started).
     """
 
     source: Path
@@ -107,6 +109,7 @@ class CallSettings:
     expose: str | None = None
     remote_roles: tuple[str, ...] = ()
     record: Path | None = None
+    window_head_start_s: float = 5.0
 
     def __post_init__(self) -> None:
         if self.duration_s is not None and self.duration_s <= 0:
@@ -314,12 +317,23 @@ class Launcher:
             f"at {self.settings.plan.views.width_px}x{self.settings.plan.views.height_px} px, "
             f"{self.settings.avatar.backend} avatar)"
         )
-        for child in self.children.values():
+        # The compositor first, with a head start: its window (saying what is starting) appears
+        # before the other roles compete with it for the CPU.
+        order = sorted(self.children.values(), key=lambda c: c.spec.role != "compositor")
+        for child in order:
             if child.remote:
                 child.started_at = child.last_seen = time.monotonic()
                 self.log(f"waiting for {child.spec.name} to join from another host ('voodoo-holo worker')")
-            else:
-                self._spawn(child)
+                continue
+            self._spawn(child)
+            proc = child.proc
+            if child.spec.role == "compositor" and self.settings.output.kind != "headless" and proc:
+                # Its window is up when its heartbeats carry the window's status line.
+                deadline = time.monotonic() + self.settings.window_head_start_s
+                while (
+                    "status" not in child.last_stats and time.monotonic() < deadline and proc.poll() is None
+                ):
+                    self._drain_heartbeats(50)
 
     def pids(self) -> dict[str, int | None]:
         return {

@@ -152,3 +152,27 @@ def test_a_notice_fills_every_view_until_the_first_frame(ctx):
     finally:
         comp.release()
         sink.release()
+
+
+def test_a_notice_in_the_preview_is_drawn_at_the_window_size(ctx):
+    """In a single-view preview on a monitor the notice is drawn sharp at the window's size (not
+    one view's small tile stretched up), centred."""
+    from display.compositor import Compositor, CompositorConfig
+    from display.patterns import notice_tile
+    from display.sinks import OffscreenSink
+
+    layout = QuiltLayout(cols=6, rows=4, tile_w_px=96, tile_h_px=128, aspect=0.75)
+    sink = OffscreenSink(ctx, 640, 400)
+    comp = Compositor(sink, CompositorConfig(layout, "preview", show_status=False))
+    try:
+        text = "voodoo-holo live call: starting (3 s) - waiting for the first frame"
+        comp.set_notice(text)
+        assert comp.present() is not None
+        shown = sink.read_rgb()
+        expected = notice_tile(text, 512, 200)
+        centre = shown[100:300, 64:576]
+        assert (expected > 128).mean() > 0.01
+        assert np.abs(centre.astype(int) - expected.astype(int)).mean() < 2.0
+    finally:
+        comp.release()
+        sink.release()
