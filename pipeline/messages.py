@@ -43,7 +43,7 @@ import numpy as np
 
 from pipeline.avatar import FaceObservation, RenderedViews
 from pipeline.cameras import Camera
-from pipeline.wire import INT64_MAX, Message, WireError, require
+from pipeline.wire import INT64_MAX, Message, WireError, require, short_value
 
 __all__ = [
     "MAX_AUDIO_SAMPLES",
@@ -176,7 +176,7 @@ def _meta_int(meta: Mapping[str, Any], key: str, what: str, lo: int = 0, hi: int
     value = meta.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise WireError(
-            "bad_meta", f"{what}: {key!r} must be an integer in [{lo}, {hi}], got {_short(value)}"
+            "bad_meta", f"{what}: {key!r} must be an integer in [{lo}, {hi}], got {short_value(value)}"
         )
     return value
 
@@ -185,7 +185,7 @@ def _meta_str(meta: Mapping[str, Any], key: str, what: str, max_chars: int = MAX
     value = meta.get(key)
     if not isinstance(value, str) or not value or len(value) > max_chars:
         raise WireError(
-            "bad_meta", f"{what}: {key!r} must be text of 1..{max_chars} characters, got {_short(value)}"
+            "bad_meta", f"{what}: {key!r} must be text of 1..{max_chars} characters, got {short_value(value)}"
         )
     return value
 
@@ -195,15 +195,8 @@ def _meta_bool(meta: Mapping[str, Any], key: str, what: str, default: bool | Non
         return default
     value = meta.get(key)
     if not isinstance(value, bool):
-        raise WireError("bad_meta", f"{what}: {key!r} must be true or false, got {_short(value)}")
+        raise WireError("bad_meta", f"{what}: {key!r} must be true or false, got {short_value(value)}")
     return value
-
-
-def _short(value: Any, limit: int = 40) -> str:
-    if isinstance(value, (list, dict)):
-        return f"a JSON {'list' if isinstance(value, list) else 'object'} of {len(value)} items"
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _kind(msg: Message, *kinds: str) -> None:
@@ -279,7 +272,7 @@ def driver_frame_from_message(msg: Message) -> FaceObservation:
         and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1 << 16 for v in fs)
     ):
         raise WireError(
-            "bad_meta", f"{what}: 'frame_size' must be two integers in 0..65536, got {_short(fs)}"
+            "bad_meta", f"{what}: 'frame_size' must be two integers in 0..65536, got {short_value(fs)}"
         )
     camera = camera_from_arrays(a)
     tracked = _meta_bool(msg.meta, "tracked", what, default=True)
@@ -340,10 +333,10 @@ def state_from_message(msg: Message, kind: str | None = None) -> StateMessage:
     _kind(msg, *((kind,) if kind else ("source", "scene")))
     key = msg.meta.get("source_key", "")
     if not isinstance(key, str) or len(key) > 256:
-        raise WireError("bad_meta", f"{msg.kind}: 'source_key' must be text, got {_short(key)}")
+        raise WireError("bad_meta", f"{msg.kind}: 'source_key' must be text, got {short_value(key)}")
     shm = msg.meta.get("shm")
     if shm is not None and not isinstance(shm, dict):
-        raise WireError("bad_meta", f"{msg.kind}: 'shm' must be an object, got {_short(shm)}")
+        raise WireError("bad_meta", f"{msg.kind}: 'shm' must be an object, got {short_value(shm)}")
     return StateMessage(msg.kind, msg.seq, msg.t_capture_ns, msg.arrays, key, shm)
 
 
@@ -466,7 +459,7 @@ def heartbeat_from_message(msg: Message) -> Heartbeat:
     pid = _meta_int(msg.meta, "pid", what, lo=1, hi=2**32)
     stats = msg.meta.get("stats", {})
     if not isinstance(stats, dict):
-        raise WireError("bad_meta", f"{what}: 'stats' must be an object, got {_short(stats)}")
+        raise WireError("bad_meta", f"{what}: 'stats' must be an object, got {short_value(stats)}")
     latency = stats.get("latency_ms", {})
     if not isinstance(latency, dict) or not all(isinstance(v, dict) for v in latency.values()):
         raise WireError("bad_meta", f"{what}: stats 'latency_ms' must map stages to objects")
@@ -612,7 +605,7 @@ def link_control_from_message(msg: Message) -> LinkControl:
         return Bye()
     if kind == "who":
         return Who()
-    raise WireError("unknown_control", f"control message of type {_short(kind)}")
+    raise WireError("unknown_control", f"control message of type {short_value(kind)}")
 
 
 # -- audio ------------------------------------------------------------------------------------

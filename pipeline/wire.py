@@ -42,6 +42,7 @@ __all__ = [
     "encode",
     "json_depth",
     "require",
+    "short_value",
 ]
 
 SCHEMA_VERSION = 1
@@ -272,11 +273,11 @@ def _stamp(header: Mapping[str, Any], key: str, required: bool = True) -> int:
         return 0
     value = header[key]
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX:
-        raise WireError("bad_header", f"{key!r} must be an integer in [0, 2**63), got {_short(value)}")
+        raise WireError("bad_header", f"{key!r} must be an integer in [0, 2**63), got {short_value(value)}")
     return value
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def short_value(value: Any, limit: int = 60) -> str:
     """A bounded description of a JSON value for error messages."""
     if isinstance(value, (list, dict)):
         return f"a JSON {'list' if isinstance(value, list) else 'object'} of {len(value)} items"
@@ -286,12 +287,12 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _descriptor(desc: Any, limits: WireLimits) -> tuple[str, np.dtype, tuple[int, ...]]:
     if not isinstance(desc, dict):
-        raise WireError("bad_header", f"an array descriptor is {_short(desc)}, not an object")
+        raise WireError("bad_header", f"an array descriptor is {short_value(desc)}, not an object")
     name, dtype_name, shape = desc.get("name"), desc.get("dtype"), desc.get("shape")
     if not isinstance(name, str) or not 0 < len(name) <= limits.max_name_chars:
         raise WireError("bad_header", f"array name must be text of 1..{limits.max_name_chars} characters")
     if not isinstance(dtype_name, str) or dtype_name not in _DTYPES:
-        raise WireError("bad_dtype", f"array {name!r} has dtype {_short(dtype_name)}")
+        raise WireError("bad_dtype", f"array {name!r} has dtype {short_value(dtype_name)}")
     if not isinstance(shape, list) or len(shape) > limits.max_ndim:
         raise WireError(
             "bad_shape", f"array {name!r}: shape must be a list of at most {limits.max_ndim} sizes"
@@ -299,7 +300,7 @@ def _descriptor(desc: Any, limits: WireLimits) -> tuple[str, np.dtype, tuple[int
     for s in shape:
         if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= limits.max_dim:
             raise WireError(
-                "bad_shape", f"array {name!r}: dimension {_short(s)} is not in 0..{limits.max_dim}"
+                "bad_shape", f"array {name!r}: dimension {short_value(s)} is not in 0..{limits.max_dim}"
             )
     return name, np.dtype(_DTYPES[dtype_name]), tuple(shape)
 
@@ -326,10 +327,12 @@ def decode(frames: Sequence[Any], *, limits: WireLimits = DEFAULT_LIMITS, copy: 
         raise WireError("bad_header", "header is not a JSON object")
     version = header.get("v")
     if isinstance(version, bool) or version != SCHEMA_VERSION:
-        raise WireError("version", f"schema version {_short(version)}, this build speaks {SCHEMA_VERSION}")
+        raise WireError(
+            "version", f"schema version {short_value(version)}, this build speaks {SCHEMA_VERSION}"
+        )
     kind = header.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
-        raise WireError("bad_kind", f"unknown kind {_short(kind)}")
+        raise WireError("bad_kind", f"unknown kind {short_value(kind)}")
     seq = _stamp(header, "seq")
     t_cap = _stamp(header, "t_capture_ns")
     t_sent = _stamp(header, "t_sent_ns", required=False)

@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,31 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     monkeypatch.setenv("VOODOO_HOLO_HOME", str(home))
     monkeypatch.delenv("VOODOO_HOLO_WEIGHTS", raising=False)
     monkeypatch.setenv("VOODOO_HOLO_BRIDGE_URL", "off")  # never a real Looking Glass Bridge
+
+
+@contextlib.contextmanager
+def _xvfb(width: int = 1024, height: int = 768) -> Iterator[str]:
+    """An Xvfb server with one ``width x height`` screen at (0, 0); yields its DISPLAY name."""
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+        pass_fds=[write_fd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        number = f.readline().strip()  # written once the server accepts clients
+    try:
+        if not number:
+            pytest.skip("Xvfb did not start")
+        yield f":{number}"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def xvfb_server() -> Callable[..., contextlib.AbstractContextManager[str]]:
+    """``with xvfb_server(width, height) as display:`` an Xvfb server for windowed tests."""
+    return _xvfb

@@ -214,6 +214,26 @@ def _sounddevice():
     return sd
 
 
+def _start_stream(
+    stream_type: Any, fmt: AudioFormat, device: int | str | None, callback: Any, what: str, fix: str
+) -> Any:
+    """A started mono int16 sounddevice stream of ``stream_type`` (InputStream/OutputStream);
+    a missing or failing device becomes :class:`AudioUnavailableError` ("no ``what``: ... ``fix``")."""
+    try:
+        stream = stream_type(
+            samplerate=fmt.rate,
+            blocksize=fmt.block_samples,
+            channels=1,
+            dtype="int16",
+            device=device,
+            callback=callback,
+        )
+        stream.start()
+    except Exception as e:  # PortAudioError and ValueError (no such device) alike
+        raise AudioUnavailableError(f"no {what}: {e}. {fix}") from e
+    return stream
+
+
 class DeviceSource(AudioSource):
     """The default microphone through sounddevice."""
 
@@ -229,20 +249,14 @@ class DeviceSource(AudioSource):
                 self._blocks.append((indata[:, 0].copy(), now - fmt.block_ns))
                 self._cond.notify()
 
-        try:
-            self._stream = sd.InputStream(
-                samplerate=fmt.rate,
-                blocksize=fmt.block_samples,
-                channels=1,
-                dtype="int16",
-                device=device,
-                callback=callback,
-            )
-            self._stream.start()
-        except Exception as e:  # PortAudioError and ValueError (no such device) alike
-            raise AudioUnavailableError(
-                f"no microphone: {e}. Check one is connected, or use --audio-in FILE.wav or --no-audio"
-            ) from e
+        self._stream = _start_stream(
+            sd.InputStream,
+            fmt,
+            device,
+            callback,
+            "microphone",
+            "Check one is connected, or use --audio-in FILE.wav or --no-audio",
+        )
         self.description = f"microphone {self._stream.device}"
 
     def read(self) -> tuple[np.ndarray, int] | None:
@@ -271,20 +285,14 @@ class DeviceSink(AudioSink):
             latency_ns = int(self._stream.latency * 1e9) if self._stream is not None else 0
             outdata[:, 0] = pull(time.monotonic_ns() + latency_ns, frames)
 
-        try:
-            self._stream = self._sd.OutputStream(
-                samplerate=self.fmt.rate,
-                blocksize=self.fmt.block_samples,
-                channels=1,
-                dtype="int16",
-                device=self._device,
-                callback=callback,
-            )
-            self._stream.start()
-        except Exception as e:  # PortAudioError and ValueError (no such device) alike
-            raise AudioUnavailableError(
-                f"no speaker: {e}. Check headphones are connected, or use --audio-out FILE.wav or --no-audio"
-            ) from e
+        self._stream = _start_stream(
+            self._sd.OutputStream,
+            self.fmt,
+            self._device,
+            callback,
+            "speaker",
+            "Check headphones are connected, or use --audio-out FILE.wav or --no-audio",
+        )
         self.description = f"speaker {self._stream.device}"
 
     def close(self) -> None:

@@ -259,14 +259,18 @@ class PeerLink:
             else:
                 sock.connect(s.endpoint)
         except zmq.ZMQError:
-            if monitor is not None:
-                sock.disable_monitor()
-                monitor.close(linger=0)
-            sock.close(linger=0)
-            if auth is not None:
-                auth.stop()
+            self._close(sock, monitor, auth)
             raise
         return sock, monitor, auth
+
+    @staticmethod
+    def _close(sock: zmq.Socket, monitor: zmq.Socket | None, auth: Any) -> None:
+        if monitor is not None:
+            sock.disable_monitor()
+            monitor.close(linger=0)
+        sock.close(linger=0)
+        if auth is not None:
+            auth.stop()
 
     def _zap_allow(self, key: bytes) -> bool:
         ok = self._allow_key(key)
@@ -298,12 +302,7 @@ class PeerLink:
             raise
         finally:
             self._set_state("stopped")
-            if monitor is not None:
-                sock.disable_monitor()
-                monitor.close(linger=0)
-            sock.close(linger=0)
-            if auth is not None:
-                auth.stop()
+            self._close(sock, monitor, auth)
             ctx.term()
 
     def _loop(self, sock: zmq.Socket, monitor: zmq.Socket | None, poller: zmq.Poller) -> None:

@@ -182,3 +182,32 @@ def test_missing_sound_devices_are_reported_and_the_call_goes_on():
             if d is not None:
                 d.close()
     assert open_audio(AudioConfig("off"), True, True, said.append)[:2] == (None, None)
+
+
+def test_a_sound_device_stream_is_opened_mono_int16_and_its_failure_says_what_to_do():
+    """The stream opening shared by microphone and speaker (PortAudio itself cannot be assumed
+    here: its stream type is stood in for)."""
+    from pipeline.call.audio import AudioUnavailableError, _start_stream
+
+    opened: dict = {}
+
+    class Stream:
+        def __init__(self, **kwargs) -> None:
+            opened.update(kwargs)
+
+        def start(self) -> None:
+            opened["started"] = True
+
+    fmt = AudioFormat()
+    s = _start_stream(Stream, fmt, 3, print, "microphone", "use --no-audio")
+    assert isinstance(s, Stream) and opened["started"] and opened["device"] == 3
+    assert (opened["channels"], opened["dtype"], opened["samplerate"]) == (1, "int16", fmt.rate)
+
+    class Missing:
+        def __init__(self, **kwargs) -> None:
+            raise ValueError("No output device matching 'USB'")
+
+    with pytest.raises(
+        AudioUnavailableError, match=r"^no speaker: No output device matching 'USB'\. use --no-audio$"
+    ):
+        _start_stream(Missing, fmt, "USB", print, "speaker", "use --no-audio")

@@ -15,24 +15,10 @@ PROBE = Path(__file__).with_name("window_probe.py")
 
 
 @pytest.fixture(scope="module")
-def xvfb_display():
+def xvfb_display(xvfb_server):
     """An Xvfb server with one 240x180 screen (the size of the fake Looking Glass)."""
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "240x180x24", "-nolisten", "tcp"],
-        pass_fds=[write_fd],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as f:
-        number = f.readline().strip()  # Xvfb writes its display number once it accepts clients
-    if not number:
-        proc.kill()
-        pytest.skip("Xvfb did not start")
-    yield f":{number}"
-    proc.terminate()
-    proc.wait()
+    with xvfb_server(240, 180) as display:
+        yield display
 
 
 def run_probe(display: str, mode: str, out: Path) -> dict:

@@ -13,13 +13,13 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from ui_support import astronaut_rgb, grace_rgb, run_probe, xvfb
+from ui_support import astronaut_rgb, grace_rgb, run_probe
 
 
 @pytest.fixture(scope="module")
-def xvfb_display():
+def xvfb_display(xvfb_server):
     """An Xvfb server (1024x768) for the module's windows."""
-    with xvfb() as display:
+    with xvfb_server(1024, 768) as display:
         yield display
 
 

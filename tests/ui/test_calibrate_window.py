@@ -30,8 +30,8 @@ def test_nudge_keys_steps_and_save_state():
 
 @pytest.mark.window
 @pytest.mark.gl
-def test_pattern_on_the_looking_glass_nudged_and_saved(tmp_path):
-    from ui_support import run_probe, xvfb
+def test_pattern_on_the_looking_glass_nudged_and_saved(tmp_path, xvfb_server):
+    from ui_support import run_probe
 
     from app.config import load_config
     from calibration.visual import load_visual
@@ -43,7 +43,7 @@ def test_pattern_on_the_looking_glass_nudged_and_saved(tmp_path):
     original = load_visual(visual).center
     out = tmp_path / "out"
     out.mkdir()
-    with xvfb(480, 360) as display:
+    with xvfb_server(480, 360) as display:
         r = run_probe(display, "calibrate_probe.py", str(visual), str(out), out=out)
     assert r["mode"] == "lenticular"
     assert r["diff_before"] <= 1  # the window shows the interleaved numbered pattern

@@ -1,4 +1,4 @@
-"""Helpers of the UI tests: an Xvfb server and a runner for the probe scripts.
+"""Helpers of the UI tests: a runner for the probe scripts and the photos they open.
 
 Windows are opened in a subprocess (pyglet picks its display when ``pyglet.window`` is
 imported) that prints one JSON line; the PNGs it writes are copied to
@@ -7,7 +7,6 @@ imported) that prints one JSON line; the PNGs it writes are copied to
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -16,32 +15,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@contextlib.contextmanager
-def xvfb(width: int = 1024, height: int = 768):
-    """An Xvfb server with one ``width x height`` screen; yields its DISPLAY name."""
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
-        pass_fds=[write_fd],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as f:
-        number = f.readline().strip()  # written once the server accepts clients
-    try:
-        if not number:
-            pytest.skip("Xvfb did not start")
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait()
 
 
 def out_dir() -> Path:
