@@ -162,11 +162,12 @@ class _Forwarder:
             if self.users == 0:
                 return
             self.users -= 1
-            if self.users > 0:
-                return
             _flush_python_stderr()
-            os.dup2(self.real_fd, 2)
-            self._drain()
+            if self.users == 0:
+                os.dup2(self.real_fd, 2)
+        # Also when other windows stay open: what this window's owner wrote is out when it
+        # closes (a caller reading stderr right after its block must find it there).
+        self._drain()
 
     def _drain(self, timeout_s: float = 5.0) -> None:
         """Wait until what was written to the pipe so far is on the real stderr."""

@@ -220,3 +220,18 @@ def test_windows_follow_fd_2_wherever_it_points_now(capfd, run) -> None:
         os.write(2, f"kept {run}\n".encode())
         os.write(2, b"W0000 00:00:1.5    42 x.cc:1] chatter\n")
     assert capfd.readouterr().err == f"kept {run}\n"
+
+
+def test_a_closed_window_is_written_out_while_another_stays_open(capfd) -> None:
+    """Another graph keeps its window open (a tracker that never ran its first inference): a
+    block's output is still in the current stderr when the block ends."""
+    from pipeline.tracking.native_log import QuietWindow, filter_native_stderr
+
+    other = QuietWindow().open()
+    try:
+        with filter_native_stderr():
+            os.write(2, b"kept while another window is open\n")
+            os.write(2, b"I0000 00:00:1.5    42 x.cc:1] chatter\n")
+        assert capfd.readouterr().err == "kept while another window is open\n"
+    finally:
+        other.close()
