@@ -16,11 +16,15 @@ be. Per source/driver pair it reports:
 
 ``--read toe-in`` first turns each off-axis view into the view of a camera at the same place
 aimed at the focus point (:func:`pipeline.cameras.aimed_at`, an exact homography), the view
-a rotated head gives, and reads that instead.
+a rotated head gives, and reads that instead. ``--reads K`` averages K readings of each view
+at sizes 4 % apart (one reading jitters by a good part of the step between views);
+``--mirror`` also reads each view flipped left-right, flips the camera read from it back and
+averages: the tracker reads a face turned one way differently from the same face turned the
+other way, and that bias cancels.
 
 Usage::
 
-    python -m pipeline.viewcheck PHOTOS/ [--aspect 0.75] [--cone 35] [--out report/]
+    python -m pipeline.viewcheck PHOTOS/ [--aspect 0.75] [--cone 35] [--reads 5 --mirror] [--out report/]
 
 Exit status 0: every pair meets the targets (borders <= 2 %, eye drift <= 3 %, yaw rising
 and within 15 % of the cone); 1: some pair does not; 2: unusable input.
@@ -175,11 +179,22 @@ def _rescaled(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
 
 
+#: Flips x of the world and of a camera: a mirrored image's camera rotation, mirrored back.
+_MIRROR_X = np.diag([-1.0, 1.0, 1.0])
+
+
 def _read_view(
-    reader: Any, image: np.ndarray, camera: Camera, pivot: np.ndarray, mode: ReadMode, scale: float = 1.0
+    reader: Any,
+    image: np.ndarray,
+    camera: Camera,
+    pivot: np.ndarray,
+    mode: ReadMode,
+    scale: float = 1.0,
+    *,
+    flip: bool = False,
 ) -> Any:
     """The tracker's observation of one view, drawn ``scale`` times its size (None when it
-    finds no face there)."""
+    finds no face there); ``flip``: of the view (as read) flipped left-right."""
     from pipeline.tracking import PhotoError
 
     if scale != 1.0:
@@ -189,6 +204,8 @@ def _read_view(
         toe = aimed_at(camera, pivot)
         toe = toe.cropped(-pad, -pad, toe.width + 2 * pad, toe.height + 2 * pad)
         image = _warp_to(image, camera, toe)
+    if flip:
+        image = image[:, ::-1]
     try:
         return reader.prepare(np.ascontiguousarray(image))
     except PhotoError:
@@ -205,6 +222,7 @@ def measure_pair(
     names: tuple[str, str] = ("source", "driver"),
     read: ReadMode = "view",
     reads: int = 1,
+    mirror: bool = False,
 ) -> tuple[PairReport, np.ndarray]:
     """Render ``source`` driven by ``driver`` (mesh avatar) and measure every view.
 
@@ -236,13 +254,21 @@ def measure_pair(
         # The turn about the sweep's axis (the driver camera's up) from the driver camera to
         # the one the tracker reads: the view's yaw as commanded, whatever the head's pitch.
         # Averaged over ``reads`` readings of the view at slightly different sizes.
+        # With ``mirror``, each view is also read flipped left-right, its camera flipped back:
+        # the tracker's left/right bias cancels in the mean.
         turns = []
         for scale in _read_scales(reads):
             if read != "view" or scale != 1.0:
                 seen = _read_view(reader, _rescaled(img, scale), cam, pivot, read, scale)
             if seen is not None:
                 turns.append(turn_about_deg(seen.camera.cam2world[:3, :3] @ base_rot.T, sweep_axis))
-        rep.yaw_deg.append(float(np.mean(turns)) if len(turns) == len(_read_scales(reads)) else math.nan)
+            if mirror:
+                flipped = _read_view(reader, _rescaled(img, scale), cam, pivot, read, scale, flip=True)
+                if flipped is not None:
+                    unflipped = _MIRROR_X @ flipped.camera.cam2world[:3, :3] @ _MIRROR_X
+                    turns.append(turn_about_deg(unflipped @ base_rot.T, sweep_axis))
+        expected = len(_read_scales(reads)) * (2 if mirror else 1)
+        rep.yaw_deg.append(float(np.mean(turns)) if len(turns) == expected else math.nan)
     return rep, views.rgb_u8
 
 
@@ -264,6 +290,7 @@ def check_folder(
     out: Path | None = None,
     read: ReadMode = "view",
     reads: int = 1,
+    mirror: bool = False,
     log: Any = print,
 ) -> list[PairReport]:
     """Measure every source/driver pair of the photos in ``folder`` (see the module notes).
@@ -293,8 +320,9 @@ def check_folder(
         with PhotoPreprocessor(PhotoConfig(matte=None, context_scale=1.0)) as reader:
             for k, (name, face) in enumerate(faces):
                 d_name, d_face = faces[(k + 1) % len(faces)]
+                pair = (name, d_name)
                 rep, views = measure_pair(
-                    backend, reader, face, d_face, settings, names=(name, d_name), read=read, reads=reads
+                    backend, reader, face, d_face, settings, names=pair, read=read, reads=reads, mirror=mirror
                 )
                 reports.append(rep)
                 if out is not None:
@@ -306,6 +334,7 @@ def check_folder(
             "settings": asdict(settings),
             "read": read,
             "reads": reads,
+            "mirror": mirror,
             "pairs": [{**r.summary(), "yaw_deg": [round(y, 2) for y in r.yaw_deg]} for r in reports],
         }
         (out / "viewcheck.json").write_text(json.dumps(data, indent=1))
@@ -357,6 +386,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="K",
         help="read each view K times at sizes 4 %% apart and average the yaw (default 1)",
     )
+    p.add_argument(
+        "--mirror",
+        action="store_true",
+        help="also read every view flipped left-right and average (cancels the tracker's left/right bias)",
+    )
     p.add_argument("--out", type=Path, default=None, help="folder for the views (PNG) and viewcheck.json")
     args = p.parse_args(argv)
     if not args.folder.is_dir():
@@ -369,7 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )  # fmt: skip
         if not 1 <= args.reads <= 9:
             raise ValueError(f"--reads must be 1..9, got {args.reads}")
-        reports = check_folder(args.folder, settings, out=args.out, read=args.read, reads=args.reads)
+        reports = check_folder(
+            args.folder, settings, out=args.out, read=args.read, reads=args.reads, mirror=args.mirror
+        )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -377,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"{settings.num_views} views {settings.width_px}x{settings.height_px}, cone {settings.view_cone_deg:g} deg, "
         f"{settings.sweep}, focus {settings.focus_cm:g} cm, yaw read from the {args.read} "
-        f"({args.reads} reading{'s' if args.reads > 1 else ''} a view)"
+        f"({args.reads} reading{'s' if args.reads > 1 else ''} a view{', and as many mirrored' if args.mirror else ''})"
     )
     print(_table(reports, targets))
     spans = [r.yaw_span_deg for r in reports]

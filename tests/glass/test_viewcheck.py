@@ -58,3 +58,26 @@ def test_unusable_folders_get_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert err == [f"error: {tmp_path} holds 1 photo(s) with a usable face; at least 2 are needed"]
     assert main([str(tmp_path), "--reads", "0"]) == 2
     assert "--reads must be 1..9" in capsys.readouterr().err
+
+
+@pytest.mark.gl
+def test_a_mirrored_reading_is_flipped_back_into_the_views_world() -> None:
+    """``--mirror`` also reads each view flipped left-right; the camera read from it, flipped
+    back, turns the same way as the view itself (a sign error would average the sweep away)."""
+    from pipeline.mesh.backend import MeshBackend
+    from pipeline.tracking import PhotoConfig, PhotoPreprocessor
+    from pipeline.viewcheck import measure_pair
+
+    settings = ViewSettings(num_views=2, view_cone_deg=40.0)  # views at -20 and +20 deg
+    with PhotoPreprocessor() as prep:
+        face = prep.prepare(sample("astronaut.jpg"))
+    backend = MeshBackend()
+    try:
+        with PhotoPreprocessor(PhotoConfig(matte=None, context_scale=1.0)) as reader:
+            plain, _ = measure_pair(backend, reader, face, face, settings)
+            both, _ = measure_pair(backend, reader, face, face, settings, mirror=True)
+    finally:
+        backend.close()
+    assert abs(plain.yaw_span_deg - 40.0) <= 6.0, plain.yaw_deg
+    assert abs(both.yaw_span_deg - 40.0) <= 6.0, both.yaw_deg
+    np.testing.assert_allclose(both.yaw_deg, plain.yaw_deg, atol=3.0)
