@@ -171,9 +171,12 @@ def _identity(snapshot: Path) -> dict[str, float]:
     """PSNR of the face in the rendered frontal view against each photo's face, both aligned by
     the tracker (the view frames the whole head, so it is aligned before comparing)."""
     from pipeline.tracking import PhotoConfig, prepare_photo
+    from pipeline.tracking.quality import QualityThresholds
 
     snap_rgb = cv2.cvtColor(cv2.imread(str(snapshot)), cv2.COLOR_BGR2RGB)
-    snap = prepare_photo(snap_rgb, PhotoConfig(matte=None)).crop_rgb_u8
+    # A view of a call is small (its face about 80 px of landmarks): no size floor for it.
+    small_ok = PhotoConfig(matte=None, quality=QualityThresholds(min_face_px=16))
+    snap = prepare_photo(snap_rgb, small_ok).crop_rgb_u8
     out = {}
     for name in ("astronaut", "grace_hopper"):
         crop = prepare_photo(str(SAMPLES / f"{name}.jpg"), PhotoConfig(matte=None)).crop_rgb_u8
