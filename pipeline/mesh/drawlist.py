@@ -1,8 +1,9 @@
 """What the mesh renderer draws, and where each view lands: pure numpy, no GL.
 
 *Draw geometry*: the face, the mouth opening and the head shell of one source as a single
-vertex list and a single triangle list, so that one draw call covers every surface. Each
-vertex carries a *surface* tag that tells the fragment shader where its colour comes from:
+vertex list and a single triangle list (the shell's triangles first, then the face's and the
+mouth's: the renderer draws the face's range, then the shell's). Each vertex carries a
+*surface* tag that tells the fragment shader where its colour comes from:
 
 - ``SURFACE_SKIN``: the face mesh, coloured from the face atlas (canonical UVs);
 - ``SURFACE_MOUTH``: the triangles spanning the mouth opening, on their own copies of the

@@ -2,10 +2,18 @@
 // Unlit textured surfaces; the mouth-opening triangles fade to a shaded mouth interior.
 // Points that the source photo shows as background (matte below one half at the point's
 // position in the source crop) are left out, whatever surface they belong to.
-uniform sampler2D u_atlas;      // the face texture (canonical UVs)
+//
+// Compiled twice (the renderer prepends the define after the version line): with
+// SHELL_PASS for the head shell (its colour is the crop itself: one lookup), without it for
+// the face and the mouth (atlas colour, crop matte). A software rasteriser runs both sides
+// of a branch on a block of pixels, so one program with a branch per surface would pay for
+// every lookup on every fragment.
 uniform sampler2D u_crop;       // the source crop; its alpha is the matte
+#ifndef SHELL_PASS
+uniform sampler2D u_atlas;      // the face texture (canonical UVs)
 uniform float u_interior;       // 0 = the lips as photographed, 1 = the mouth interior
 uniform vec3 u_interior_rgb01;  // colour of the mouth cavity
+#endif
 
 in vec2 v_texcoord;
 in vec2 v_matte_uv;
@@ -14,8 +22,8 @@ flat in int v_surface;
 
 out vec4 f_colour;
 
+#ifndef SHELL_PASS
 const int SURFACE_MOUTH = 1;
-const int SURFACE_SHELL = 2;
 
 // The open mouth seen from the front: a cavity darkening towards the corners, the upper
 // teeth under the upper lip and the tongue above the lower lip. m.x runs from one corner
@@ -30,15 +38,18 @@ vec3 mouth_interior(vec2 m) {
     vec3 enamel = vec3(0.82, 0.78, 0.72) * (1.0 - 0.35 * smoothstep(0.0, 0.3, y)) * (1.0 - 0.3 * x);
     return mix(colour, enamel, teeth);
 }
+#endif
 
 void main() {
     vec4 crop = texture(u_crop, v_matte_uv);
     if (crop.a < 0.5) discard;
-    // v_surface is constant over a triangle, so every pixel quad takes the same branch and
-    // the atlas lookup's mipmap level is well defined. The shell's texture coordinate is its
-    // matte coordinate: the crop lookup above is its colour.
-    vec3 rgb = crop.rgb;
-    if (v_surface != SURFACE_SHELL) rgb = texture(u_atlas, v_texcoord).rgb;
+#ifdef SHELL_PASS
+    // The shell's texture coordinate is its matte coordinate: the crop lookup is its colour.
+    f_colour = vec4(crop.rgb, 1.0);
+#else
+    vec3 rgb = texture(u_atlas, v_texcoord).rgb;
+    // v_surface is constant over a triangle: a block of pixels takes one side of this.
     if (v_surface == SURFACE_MOUTH && u_interior > 0.0) rgb = mix(rgb, mouth_interior(v_mouth), u_interior);
     f_colour = vec4(rgb, 1.0);
+#endif
 }
