@@ -1,9 +1,8 @@
 """What the mesh renderer draws, and where each view lands: pure numpy, no GL.
 
 *Draw geometry*: the face, the mouth opening and the head shell of one source as a single
-vertex list and a single triangle list (the shell's triangles first, then the face's and the
-mouth's: the renderer draws the face's range, then the shell's). Each vertex carries a
-*surface* tag that tells the fragment shader where its colour comes from:
+vertex list and a single triangle list. Each vertex carries a *surface* tag that tells the
+fragment shader where its colour comes from:
 
 - ``SURFACE_SKIN``: the face mesh, coloured from the face atlas (canonical UVs);
 - ``SURFACE_MOUTH``: the triangles spanning the mouth opening, on their own copies of the
@@ -12,6 +11,11 @@ mouth's: the renderer draws the face's range, then the shell's). Each vertex car
 
 Vertex order: the 468 face vertices, then the inner-lip copies (both rewritten every frame
 from the driven face), then the static shell.
+
+Triangle order: the shell; the face and mouth triangles that lie wholly inside the source's
+matte (their points are never background: they need no matte test); then the face and mouth
+triangles that reach background. The renderer draws these three ranges as three draws, the
+face's first (see :mod:`pipeline.mesh.renderer`).
 
 *Tile grid*: the views of one frame share one framebuffer, stacked in a column (see
 :class:`TileGrid`). A view's clip-space position is mapped into its tile by
@@ -24,6 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from pipeline.face_model import NUM_MESH_VERTICES, canonical_face_model
@@ -39,12 +44,16 @@ __all__ = [
     "TileGrid",
     "build_draw_geometry",
     "plan_tiles",
+    "triangles_reaching_background",
 ]
 
 SURFACE_SKIN, SURFACE_MOUTH, SURFACE_SHELL = 0, 1, 2
 
 #: Columns of the static per-vertex attributes: texcoord (2), matte uv (2), mouth (2).
 STATIC_COLUMNS = 6
+#: A face triangle needs no matte test when no point within this many crop pixels of it is
+#: background (the texture lookups filter the matte over a few pixels).
+MATTE_MARGIN_PX = 4
 
 
 @dataclass(frozen=True)
@@ -58,8 +67,11 @@ class DrawGeometry:
         static_attributes: ``(F + S) x 6`` float32 per vertex: texture coordinate, position in
             the source crop (the matte lookup), mouth coordinates.
         surface: ``F + S`` int32 surface tag per vertex.
-        triangles: ``T x 3`` int32, drawn in this order: shell, skin, mouth.
+        triangles: ``T x 3`` int32: the shell's, then the face's and mouth's inside the matte,
+            then the face's and mouth's that reach background.
         triangle_counts: triangles per surface, keyed by ``SURFACE_*``.
+        face_edge_count: how many of the face's and mouth's triangles (the last ones) reach
+            background and need the matte test.
     """
 
     face_rows: np.ndarray
@@ -68,6 +80,7 @@ class DrawGeometry:
     surface: np.ndarray
     triangles: np.ndarray
     triangle_counts: dict[int, int]
+    face_edge_count: int
 
     @property
     def num_vertices(self) -> int:
@@ -79,7 +92,10 @@ class DrawGeometry:
 
 
 def build_draw_geometry(
-    face_matte_uv: np.ndarray, shell: HeadShell, shell_triangles: np.ndarray | None = None
+    face_matte_uv: np.ndarray,
+    shell: HeadShell,
+    shell_triangles: np.ndarray | None = None,
+    matte_u8: np.ndarray | None = None,
 ) -> DrawGeometry:
     """The draw geometry of a source whose face vertices lie at ``face_matte_uv`` in its crop.
 
@@ -88,6 +104,8 @@ def build_draw_geometry(
             normalised to [0, 1] (u right, v down).
         shell: the source's head shell.
         shell_triangles: which of the shell's triangulations to draw (default: its finest).
+        matte_u8: the source's matte (``H x W``, 255 = person) in that crop, to sort out the
+            face triangles that need no matte test; without it every one is tested.
     """
     uv_m = np.asarray(face_matte_uv, dtype=np.float32)
     if uv_m.shape != (NUM_MESH_VERTICES, 2):
@@ -121,18 +139,48 @@ def build_draw_geometry(
     mouth_tri = copy_of[tri[is_mouth]]
     chosen = shell.triangles if shell_triangles is None else shell_triangles
     shell_tri = np.asarray(chosen, dtype=np.int64).reshape(-1, 3) + n_face
+    face_tri = np.concatenate([skin_tri, mouth_tri])
+    if matte_u8 is None:
+        edge = np.ones(len(face_tri), bool)
+    else:
+        edge = triangles_reaching_background(face_attr[:, 2:4][face_tri], matte_u8)
     return DrawGeometry(
         face_rows=face_rows.astype(np.int64),
         shell_positions=np.asarray(shell.vertices_world, dtype=np.float32),
         static_attributes=np.concatenate([face_attr, shell_attr]),
         surface=surface,
-        triangles=np.concatenate([shell_tri, skin_tri, mouth_tri]).astype(np.int32),
+        triangles=np.concatenate([shell_tri, face_tri[~edge], face_tri[edge]]).astype(np.int32),
         triangle_counts={
             SURFACE_SHELL: len(shell_tri),
             SURFACE_SKIN: len(skin_tri),
             SURFACE_MOUTH: len(mouth_tri),
         },
+        face_edge_count=int(edge.sum()),
     )
+
+
+def triangles_reaching_background(
+    corners_uv: np.ndarray, matte_u8: np.ndarray, margin_px: int = MATTE_MARGIN_PX
+) -> np.ndarray:
+    """Per triangle (``T x 3 x 2`` corners in the crop, normalised to [0, 1]), whether any of
+    it lies within ``margin_px`` crop pixels of background (matte below one half)."""
+    matte = np.asarray(matte_u8)
+    h, w = matte.shape
+    background = (matte < 128).astype(np.uint8)
+    size = 2 * max(margin_px, 0) + 1
+    near = cv2.dilate(background, np.ones((size, size), np.uint8))
+    # A summed-area table answers "any background in this box" per triangle; the box is the
+    # triangle's bounding box, so a triangle is only called clean when its whole box is.
+    table = cv2.integral(near)
+    px = np.asarray(corners_uv, dtype=np.float64) * (w, h)
+    x0 = np.clip(np.floor(px[..., 0].min(axis=1)).astype(int), 0, w)
+    y0 = np.clip(np.floor(px[..., 1].min(axis=1)).astype(int), 0, h)
+    x1 = np.clip(np.ceil(px[..., 0].max(axis=1)).astype(int) + 1, 0, w)
+    y1 = np.clip(np.ceil(px[..., 1].max(axis=1)).astype(int) + 1, 0, h)
+    inside_crop = (px[..., 0].min(axis=1) >= 0) & (px[..., 1].min(axis=1) >= 0)
+    inside_crop &= (px[..., 0].max(axis=1) <= w) & (px[..., 1].max(axis=1) <= h)
+    count = table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
+    return (count > 0) | ~inside_crop
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,15 @@ geometry once; each :meth:`MeshRenderer.render` rewrites only the driven face ve
 per frame, whatever the number of views) and the per-view cameras, draws, and reads the
 framebuffer back once.
 
-Every frame is two draws: the face and mouth first, then the head shell behind them, each
-with its own fragment program (``mesh.frag.glsl``, with and without ``SHELL_PASS``). Drawn
-front to back, the shell's hidden fragments fail the depth test before they are shaded; and a
-software rasteriser runs both sides of a branch on a block of pixels, so one program that
-chose each surface's texture in a branch sampled both textures everywhere. Measured with
-``voodoo-holo bench render``: 24 views of 192 px took 32 ms in one draw with the branch and
-about 25 ms in the two draws.
+Every frame is three draws, each with its own fragment program (``mesh.frag.glsl``): the
+face and mouth triangles wholly inside the source's matte (atlas colour, no matte test), those
+that reach background (atlas colour, matte from the crop), then the head shell behind them
+(colour and matte from the crop). Drawn front to back, the shell's hidden fragments fail the
+depth test before they are shaded; most face fragments take one texture lookup instead of
+two; and no program branches on the surface (a software rasteriser runs both sides of a
+branch on a block of pixels: one program choosing each surface's texture in a branch sampled
+both textures everywhere). Measured with ``voodoo-holo bench render``: 24 views of 192 px
+took 32 ms in one draw with the branch, about 20 ms in the three draws.
 
 Two drawing strategies give the same pixels (``RendererConfig.strategy``):
 
@@ -171,25 +173,20 @@ def _unpack(rgba: np.ndarray, rgb_out: np.ndarray, alpha_out: np.ndarray) -> Non
 
 @dataclass(frozen=True)
 class _Draws:
-    """The two draws of one triangulation: the face and mouth (the face program), then the
-    shell behind them (the shell program), each a range of the same index buffer."""
+    """The draws of one triangulation, front to back, as (vertex array, first index, index
+    count) ranges of one index buffer: the face inside the matte, the face reaching
+    background, the shell."""
 
-    face: moderngl.VertexArray
-    shell: moderngl.VertexArray
-    face_first: int  # index of the face's first vertex index (after the shell's)
-    face_count: int
-    shell_count: int
+    ranges: tuple[tuple[moderngl.VertexArray, int, int], ...]
 
     def render(self, instances: int) -> None:
-        # Front to back: the shell's hidden fragments fail the depth test before shading.
-        self.face.render(
-            moderngl.TRIANGLES, vertices=self.face_count, first=self.face_first, instances=instances
-        )
-        self.shell.render(moderngl.TRIANGLES, vertices=self.shell_count, first=0, instances=instances)
+        for vao, first, count in self.ranges:
+            if count:
+                vao.render(moderngl.TRIANGLES, vertices=count, first=first, instances=instances)
 
     def release(self) -> None:
-        self.face.release()
-        self.shell.release()
+        for vao, _, _ in self.ranges:
+            vao.release()
 
 
 @dataclass
@@ -261,20 +258,21 @@ class MeshRenderer:
                 f"({self.ctx.max_samples}); use {self.ctx.max_samples} or fewer"
             )
         self._max_side = min(self.config.max_framebuffer_px, int(self.ctx.info["GL_MAX_RENDERBUFFER_SIZE"]))
-        # The face and mouth, and the shell: two programs (see mesh.frag.glsl).
-        self._prog = self.ctx.program(
-            vertex_shader=_shader("mesh.vert.glsl"), fragment_shader=_shader("mesh.frag.glsl")
+        # The face inside the matte, the face reaching background, the shell (mesh.frag.glsl).
+        vertex = _shader("mesh.vert.glsl")
+        self._inside_prog = self.ctx.program(
+            vertex_shader=vertex, fragment_shader=_shader("mesh.frag.glsl", "MATTE_INSIDE")
         )
+        self._prog = self.ctx.program(vertex_shader=vertex, fragment_shader=_shader("mesh.frag.glsl"))
         self._shell_prog = self.ctx.program(
-            vertex_shader=_shader("mesh.vert.glsl"), fragment_shader=_shader("mesh.frag.glsl", "SHELL_PASS")
+            vertex_shader=vertex, fragment_shader=_shader("mesh.frag.glsl", "SHELL_PASS")
         )
-        _set_uniform(
-            self._prog, "u_interior_rgb01", tuple(float(c) for c in self.config.mouth_interior_rgb01)
-        )
-        _set_uniform(self._prog, "u_atlas", 0)
+        for prog in (self._inside_prog, self._prog):
+            _set_uniform(prog, "u_interior_rgb01", tuple(float(c) for c in self.config.mouth_interior_rgb01))
+            _set_uniform(prog, "u_atlas", 0)
         near, far = self.config.near_world, self.config.far_world
-        for prog in (self._prog, self._shell_prog):
-            _set_uniform(prog, "u_crop", 1)
+        for prog in self._programs:
+            _set_uniform(prog, "u_crop", 1, optional=True)
             _set_uniform(prog, "u_face_lift", float(self.config.face_depth_lift_world))
             _set_uniform(
                 prog, "u_depth_a", -(far + near) / (far - near)
@@ -288,6 +286,10 @@ class MeshRenderer:
         self._query: moderngl.Query | None = None
         self.source_key: str | None = None
 
+    @property
+    def _programs(self) -> tuple[moderngl.Program, ...]:
+        return (self._inside_prog, self._prog, self._shell_prog)
+
     # -- source -------------------------------------------------------------------------
     @_in_context
     def load_source(self, source: MeshSource) -> None:
@@ -296,7 +298,9 @@ class MeshRenderer:
         cam = source.camera
         seen_at = cam.project(source.face_world) / np.array([cam.width, cam.height])
         shell_levels = source.shell.levels()
-        geos = [build_draw_geometry(seen_at, source.shell, tri) for _, tri in shell_levels]
+        geos = [
+            build_draw_geometry(seen_at, source.shell, tri, source.crop_matte_u8) for _, tri in shell_levels
+        ]
         geo = geos[0]
         atlas = _texture(self.ctx, source.atlas_rgb_u8)
         # The crop with the matte as alpha: the shell's colour, and every surface's matte.
@@ -319,14 +323,19 @@ class MeshRenderer:
                 (surface, "1i", "in_surface"),
                 (self._instances, "16f 4f/i", "in_view_projection", "in_tile"),
             ]
-            # The shell program reads no atlas coordinate or mouth coordinate: the GL drops
-            # them, and skip_errors lets their columns stay in the shared layout.
-            vaos = [
-                self.ctx.vertex_array(prog, content, index_buffer=ibo, index_element_size=4, skip_errors=skip)
-                for prog, skip in ((self._prog, False), (self._shell_prog, True))
-            ]
+            # Not every program reads every column (the shell no atlas or mouth coordinate,
+            # the face inside the matte no matte coordinate): the GL drops those, and
+            # skip_errors lets them stay in the shared layout.
+            inside, edge, shell = (
+                self.ctx.vertex_array(prog, content, index_buffer=ibo, index_element_size=4, skip_errors=True)
+                for prog in self._programs
+            )
             n_shell = 3 * g.triangle_counts[SURFACE_SHELL]
-            draws = _Draws(vaos[0], vaos[1], n_shell, 3 * len(g.triangles) - n_shell, n_shell)
+            n_edge = 3 * g.face_edge_count
+            n_inside = 3 * len(g.triangles) - n_shell - n_edge
+            draws = _Draws(
+                ((inside, n_shell, n_inside), (edge, n_shell + n_inside, n_edge), (shell, 0, n_shell))
+            )
             levels.append((tol, g, draws))
         self._source = _SourceObjects(cam.width, levels, atlas, crop, pos, buffers)
         self.source_key = source.key
@@ -412,7 +421,8 @@ class MeshRenderer:
         # The driven face, uploaded once for every view.
         geo, draws = src.level(w, self.config.shell_detail_px)
         src.positions.write(np.ascontiguousarray(scene.face_world[geo.face_rows], dtype="f4").tobytes())
-        _set_uniform(self._prog, "u_interior", float(scene.mouth_interior))
+        for prog in (self._inside_prog, self._prog):
+            _set_uniform(prog, "u_interior", float(scene.mouth_interior))
         vp = np.stack(
             [view_projection(c, self.config.near_world, self.config.far_world).T.reshape(16) for c in cameras]
         )
@@ -540,8 +550,8 @@ class MeshRenderer:
             obj.release()
         self._fbo_objs, self._fbos = [], {}
         self._instances.release()
-        self._shell_prog.release()
-        self._prog.release()
+        for prog in self._programs:
+            prog.release()
 
     def __enter__(self) -> MeshRenderer:
         return self

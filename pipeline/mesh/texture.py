@@ -10,13 +10,15 @@ side dark instead of gaining a patch of the lit one.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
 from pipeline.cameras import Camera
 from pipeline.face_model import canonical_face_model
 from pipeline.mesh.geometry import vertex_normals
-from pipeline.mesh.raster import interpolate, rasterize_triangles
+from pipeline.mesh.raster import Raster, interpolate, rasterize_triangles
 from pipeline.mesh.topology import mirror_index
 
 __all__ = ["atlas_texcoords", "bake_face_atlas", "own_texture_weight"]
@@ -26,6 +28,18 @@ def atlas_texcoords() -> np.ndarray:
     """Canonical UVs as texture coordinates with v pointing *down* (row 0 = top of the atlas)."""
     uv = canonical_face_model().uvs
     return np.stack([uv[:, 0], 1.0 - uv[:, 1]], axis=1)
+
+
+@lru_cache(maxsize=2)
+def _uv_raster(size_px: int) -> Raster:
+    """The canonical face's triangles rasterised in a ``size_px`` atlas (the same for every
+    source: computed once per size, read-only)."""
+    raster = rasterize_triangles(
+        atlas_texcoords() * size_px, canonical_face_model().triangles, size_px, size_px
+    )
+    raster.triangle_id.setflags(write=False)
+    raster.barycentric.setflags(write=False)
+    return raster
 
 
 def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
@@ -93,9 +107,8 @@ def bake_face_atlas(
         raise ValueError(f"atlas size must be in 64..8192 px, got {size_px}")
     model = canonical_face_model()
     tri = model.triangles
-    uv_px = atlas_texcoords() * size_px
-    raster = rasterize_triangles(uv_px, tri, size_px, size_px)
-    lm = np.asarray(landmarks_px, dtype=np.float64)[: len(uv_px), :2]
+    raster = _uv_raster(size_px)
+    lm = np.asarray(landmarks_px, dtype=np.float64)[: len(model.vertices_cm), :2]
     mir = mirror_index()
     side = np.sign(model.vertices_cm[:, 0])[:, None]
     per_vertex = np.concatenate(

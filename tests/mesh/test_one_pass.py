@@ -19,6 +19,7 @@ from pipeline.mesh.drawlist import (
     TileGrid,
     build_draw_geometry,
     plan_tiles,
+    triangles_reaching_background,
 )
 from pipeline.mesh.renderer import MeshRenderer, RendererConfig
 from pipeline.mesh.topology import mouth_triangle_mask
@@ -100,6 +101,69 @@ def test_draw_geometry_is_one_list(astronaut_obs: FaceObservation) -> None:
     assert counts == sorted(counts, reverse=True) and counts[-1] < counts[0]
 
 
+def test_triangles_reaching_background_are_told_apart() -> None:
+    """A 100 x 100 crop whose matte is a person in the square 20..80: triangles wholly inside
+    (more than the margin from its edge) need no matte test; any that come near it or cross
+    it, or leave the crop, do."""
+    matte = np.zeros((100, 100), np.uint8)
+    matte[20:80, 20:80] = 255
+    tri = np.array(
+        [
+            [[30, 30], [50, 30], [30, 50]],  # well inside
+            [[60, 60], [74, 60], [60, 74]],  # inside, its corner 6 px from the edge
+            [[60, 60], [77, 60], [60, 77]],  # inside, but within the 4 px margin
+            [[70, 40], [90, 40], [70, 60]],  # across the edge
+            [[2, 2], [10, 2], [2, 10]],  # background
+            [[50, 50], [60, 50], [50, 120]],  # leaves the crop
+        ],
+        np.float64,
+    )
+    got = triangles_reaching_background(tri / 100.0, matte, margin_px=4)
+    assert got.tolist() == [False, False, True, True, True, True]
+    assert triangles_reaching_background(tri[:3] / 100.0, matte, margin_px=0).tolist() == [
+        False,
+        False,
+        False,
+    ]
+
+
+@pytest.mark.gl
+def test_face_triangles_inside_the_matte_draw_the_same_pixels_untested(
+    astronaut_obs: FaceObservation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The face triangles sorted out as wholly inside the matte skip the matte test: the
+    views are those of a renderer that tests every face triangle."""
+    import pipeline.mesh.renderer as renderer_module
+
+    be = MeshBackend()
+    src = be.prepare_source(astronaut_obs)
+    be.reset_neutral(None)
+    scene = be.drive(src, astronaut_obs)
+    cams = [c.with_size(160) for c in view_sweep(scene.camera, 6)]
+    with MeshRenderer() as split:
+        split.load_source(src)
+        geo = split.geometry(160)
+        n_face = len(geo.triangles) - geo.triangle_counts[SURFACE_SHELL]
+        assert 0 < geo.face_edge_count < 0.5 * n_face  # most of the face skips the test
+        fast = split.render(scene, cams)
+        original = renderer_module.build_draw_geometry
+        monkeypatch.setattr(
+            renderer_module,
+            "build_draw_geometry",
+            lambda uv, shell, tri=None, matte=None: original(uv, shell, tri),  # every triangle tested
+        )
+        with MeshRenderer(ctx=split.ctx) as tested:
+            tested.load_source(src)
+            assert tested.geometry(160).face_edge_count == n_face
+            slow = tested.render(scene, cams)
+    diff = np.abs(fast.rgb_u8.astype(int) - slow.rgb_u8.astype(int))
+    assert (diff > 0).mean() < 1e-3, (diff > 0).mean()
+    assert (
+        np.array_equal(fast.alpha > 0.5, slow.alpha > 0.5)
+        or ((fast.alpha > 0.5) != (slow.alpha > 0.5)).mean() < 1e-3
+    )
+
+
 class DrawCounter:
     """Counts ``VertexArray.render`` calls (the real calls are made)."""
 
@@ -135,9 +199,9 @@ def test_one_pass_draws_what_the_per_view_reference_draws(
                         counter = DrawCounter(monkeypatch)
                         out[strategy] = r.render(scene, cams)
                         monkeypatch.undo()
-                        # Two draws (the face, then the shell behind it) for all the views, or
-                        # for each view.
-                        assert counter.calls == (2 if strategy == "one_pass" else 2 * n)
+                        # Three draws (the face inside the matte, the face reaching background,
+                        # the shell behind them) for all the views, or for each view.
+                        assert counter.calls == (3 if strategy == "one_pass" else 3 * n)
                         assert r.count_primitives(scene, cams) == n * len(r.geometry(size).triangles)
                 a, b = out["one_pass"], out["per_view"]
                 diff = np.abs(a.rgb_u8.astype(int) - b.rgb_u8.astype(int))

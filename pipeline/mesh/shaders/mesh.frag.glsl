@@ -3,12 +3,15 @@
 // Points that the source photo shows as background (matte below one half at the point's
 // position in the source crop) are left out, whatever surface they belong to.
 //
-// Compiled twice (the renderer prepends the define after the version line): with
-// SHELL_PASS for the head shell (its colour is the crop itself: one lookup), without it for
-// the face and the mouth (atlas colour, crop matte). A software rasteriser runs both sides
-// of a branch on a block of pixels, so one program with a branch per surface would pay for
-// every lookup on every fragment.
+// Compiled three times (the renderer inserts a define after the version line): with
+// SHELL_PASS for the head shell (colour and matte from the crop: one lookup); with
+// MATTE_INSIDE for the face and mouth triangles that lie wholly inside the matte (colour from
+// the atlas, no matte test: one lookup); with neither for those that reach background (atlas
+// colour, crop matte). A software rasteriser runs both sides of a branch on a block of
+// pixels, so one program with a branch per surface would pay for every lookup everywhere.
+#ifndef MATTE_INSIDE
 uniform sampler2D u_crop;       // the source crop; its alpha is the matte
+#endif
 #ifndef SHELL_PASS
 uniform sampler2D u_atlas;      // the face texture (canonical UVs)
 uniform float u_interior;       // 0 = the lips as photographed, 1 = the mouth interior
@@ -41,8 +44,10 @@ vec3 mouth_interior(vec2 m) {
 #endif
 
 void main() {
+#ifndef MATTE_INSIDE
     vec4 crop = texture(u_crop, v_matte_uv);
     if (crop.a < 0.5) discard;
+#endif
 #ifdef SHELL_PASS
     // The shell's texture coordinate is its matte coordinate: the crop lookup is its colour.
     f_colour = vec4(crop.rgb, 1.0);
