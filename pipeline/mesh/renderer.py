@@ -18,10 +18,10 @@ took 32 ms in one draw with the branch, about 20 ms in the three draws.
 
 Two drawing strategies give the same pixels (``RendererConfig.strategy``):
 
-- ``"one_pass"`` (default): those two instanced draw calls for all the views of a frame;
+- ``"one_pass"`` (default): those three instanced draw calls for all the views of a frame;
   each instance is a view, routed to its tile of the framebuffer in clip space (see
   :mod:`pipeline.mesh.drawlist`). Works on OpenGL 3.3+ and on Mesa's llvmpipe.
-- ``"per_view"``: the reference, the two draws for each view with a viewport per tile.
+- ``"per_view"``: the reference, the three draws for each view with a viewport per tile.
 
 On Mesa's llvmpipe both cost about the same (``voodoo-holo bench render`` times them side by
 side): what a software rasteriser spends is per triangle and per pixel, not per draw call,
@@ -133,7 +133,7 @@ def _shader(name: str, *defines: str) -> str:
 
 def _set_uniform(prog: moderngl.Program, name: str, value: Any, *, optional: bool = False) -> None:
     """Set the uniform ``name`` of ``prog`` (any other kind of member is a shader mismatch;
-    ``optional``: a program without it, such as the shell pass, is left alone)."""
+    ``optional``: a program that does not use it is left alone)."""
     if optional:
         try:
             prog[name]
