@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import PhotoTracker, save_png
+from mesh_support import PhotoTracker, save_png
 
 from pipeline.avatar import FaceObservation
 from pipeline.cameras import Camera, view_sweep
