@@ -6,8 +6,9 @@ are timed, and for each view size (192 px, the CPU live layout's, and 512 px; ``
 
 - ``render N x S``: :meth:`MeshRenderer.render` of N views, timed side by side with
 - ``fill-only N x S``: the same pixels drawn as textured quads in one draw, through the
-  same program, framebuffers and read-back (:meth:`MeshRenderer.render_fill_reference`):
-  what the rasteriser costs for these pixels. ``x fill`` is the ratio of the two.
+  shell's program (one texture lookup and the matte cut a pixel), the same framebuffers and
+  read-back (:meth:`MeshRenderer.render_fill_reference`): what the rasteriser costs for these
+  pixels. ``x fill`` is the ratio of the two.
 
 ``tris/view`` is what the GL drew per view (a primitives query) and ``verts/view`` the
 vertices those triangles use. ``t(N) = fixed + N * per view`` is fitted to the view counts

@@ -471,9 +471,9 @@ class MeshRenderer:
     def render_fill_reference(self, count: int, width: int, height: int) -> RenderedViews:
         """The fill-only reference: ``count`` tiles each covered by one textured quad, one draw.
 
-        The same program, texture lookups, framebuffers and read-back as :meth:`render`, with
-        the geometry reduced to two triangles a view (textured with the source crop and cut
-        to its matte): what the rasteriser costs for these pixels.
+        The shell's program (one lookup of the source crop a pixel, cut to its matte), and the
+        framebuffers and read-back of :meth:`render`, with the geometry reduced to two
+        triangles a view: what the rasteriser costs for these pixels.
         """
         if self._source is None:
             raise RuntimeError("MeshRenderer.render_fill_reference: no source loaded")
