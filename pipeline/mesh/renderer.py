@@ -134,11 +134,8 @@ def _shader(name: str, *defines: str) -> str:
 def _set_uniform(prog: moderngl.Program, name: str, value: Any, *, optional: bool = False) -> None:
     """Set the uniform ``name`` of ``prog`` (any other kind of member is a shader mismatch;
     ``optional``: a program that does not use it is left alone)."""
-    if optional:
-        try:
-            prog[name]
-        except KeyError:
-            return
+    if optional and name not in prog:
+        return
     member = prog[name]
     if not isinstance(member, moderngl.Uniform):
         raise TypeError(f"{name!r} of the mesh shader is a {type(member).__name__}, not a uniform")
