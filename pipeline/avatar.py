@@ -110,7 +110,13 @@ class RenderedViews:
 
 @runtime_checkable
 class SourceState(Protocol):
-    """Everything a backend keeps about the source photo for a whole call."""
+    """Everything a backend keeps about the source photo for a whole call.
+
+    ``key`` identifies the source in every process: scenes name it, and a renderer adopts
+    (fetches and uploads) a source once per key.
+    """
+
+    key: str
 
     def to_arrays(self) -> Mapping[str, np.ndarray]: ...
 

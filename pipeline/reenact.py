@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +30,6 @@ __all__ = [
     "Reenactor",
     "ViewSettings",
     "create_backend",
-    "scene_source_key",
     "sweep_cameras",
     "view_size_px",
 ]
@@ -148,12 +147,6 @@ def create_backend(
 
         return load_backend(weights, device=device, dtype=dtype, progress=progress)  # type: ignore[arg-type]
     raise ValueError(f"unknown backend {name!r} (mesh or neural)")
-
-
-def scene_source_key(arrays: Mapping[str, np.ndarray]) -> str | None:
-    """The key of the source a scene was driven from (None when the scene does not say)."""
-    key = arrays.get("source_key")
-    return None if key is None else bytes(np.asarray(key, dtype=np.uint8)).decode("ascii", "replace")
 
 
 def sweep_cameras(base: Camera, settings: ViewSettings, views: Sequence[int] | None = None) -> list[Camera]:

@@ -133,7 +133,6 @@ class _CapturePace:
 
 # -- estimator ----------------------------------------------------------------------------
 def run_estimator(rt: RoleRuntime) -> int:
-    from pipeline.reenact import scene_source_key
     from pipeline.tracking import PhotoError, prepare_photo
 
     cfg = rt.cfg
@@ -148,7 +147,7 @@ def run_estimator(rt: RoleRuntime) -> int:
     source = backend.prepare_source(face)
     rt.stats.time("prepare_source", (time.perf_counter() - t0) * 1e3)
     source_arrays = source.to_arrays()
-    source_key = scene_source_key(source_arrays) or ""
+    source_key = source.key
     frames = rt.socket(zmq.PULL, "frames", bind=True, hwm=2)
     scenes = rt.socket(zmq.PUB, "scene", bind=True, hwm=2)
     serve = rt.socket(zmq.REP, "source", bind=True, hwm=16)
@@ -330,6 +329,7 @@ def run_renderer(rt: RoleRuntime) -> int:
                     rt.stats.count("bad_source")
                     log.warning("%s: bad source state: %s", cfg.name, e)
                     continue
+                rt.stats.count("sources_adopted")
             try:
                 scene = backend.scene_from_arrays(arrays)
             except ValueError as e:  # WireError included

@@ -131,6 +131,7 @@ class MeshSource:
                 for i, c in enumerate(self.shell.coarser, 1)
             },
             "mouth_open_ratio": np.array([self.mouth_open_ratio], dtype=np.float64),
+            "source_key": _key_to_array(self.key),
         }
 
     @classmethod
@@ -173,7 +174,7 @@ class MeshSource:
                 for i, p in enumerate(tolerances[1:], 1)
             ),
         )
-        return _built(
+        source = _built(
             what,
             lambda: cls(
                 camera=camera,
@@ -187,6 +188,9 @@ class MeshSource:
                 crop_matte_u8=np.asarray(matte),
             ),
         )
+        if "source_key" in arrays and _key_from_array(arrays, what) != source.key:
+            raise WireError("bad_array", f"{what}: 'source_key' does not match the source's content")
+        return source
 
 
 @dataclass

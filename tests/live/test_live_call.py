@@ -95,6 +95,9 @@ def test_live_call_survives_a_killed_renderer_and_shuts_down_cleanly(tmp_path, d
     try:
         m = _wait_for(metrics, lambda m: _counters(m, "compositor").get("frames_complete", 0) >= 3, 120)
         assert m["num_views"] == 24 and m["layout"] == "cpu"
+        # Each renderer fetched the source photo's state once, not once a frame.
+        m = _wait_for(metrics, lambda m: _counters(m, "renderer-0").get("batches_sent", 0) >= 3, 30)
+        assert _counters(m, "renderer-0").get("sources_adopted") == 1
         pids = {name: r["pid"] for name, r in m["roles"].items()}
         assert len(set(pids.values())) == 5 and os.getpid() not in pids.values()
         run_dir = Path(m["run_dir"])
@@ -111,12 +114,14 @@ def test_live_call_survives_a_killed_renderer_and_shuts_down_cleanly(tmp_path, d
                 and _counters(m, "compositor").get("last_complete_seq", -1) > seq_at_kill + 0
                 and m["roles"][victim]["pid"] != pids[victim]
                 and m["roles"][victim]["heartbeats"] > 0
+                and _counters(m, victim).get("batches_sent", 0) >= 1
             ),
             30,
         )
         recovered_s = time.monotonic() - t_kill
         assert recovered_s < 5.0, f"complete frames resumed only after {recovered_s:.1f} s"
         assert m["roles"][victim]["exit_codes"] == [-signal.SIGKILL]
+        assert _counters(m, victim).get("sources_adopted") == 1  # the new process fetched it anew
         # The other roles went on: same processes, no restarts.
         for name in ("capture", "estimator", "renderer-0", "compositor"):
             assert m["roles"][name]["restarts"] == 0 and m["roles"][name]["pid"] == pids[name]

@@ -30,7 +30,7 @@ from pipeline.mesh.topology import (
     mirror_index,
     mouth_triangle_mask,
 )
-from pipeline.wire import Message, decode, encode
+from pipeline.wire import Message, WireError, decode, encode
 
 
 def _loop_edges(loop: tuple[int, ...]) -> set[frozenset[int]]:
@@ -227,6 +227,14 @@ def test_states_cross_the_wire(astronaut_obs: FaceObservation) -> None:
         assert isinstance(back, cls)
     back_src = MeshSource.from_arrays(src.to_arrays())
     assert back_src.key == src.key
+    # The key travels with the source (a live call's estimator names scenes by it, and a
+    # renderer adopts a source once per key) and must match what arrived.
+    assert bytes(src.to_arrays()["source_key"]).decode() == src.key
+    tampered = dict(src.to_arrays())
+    tampered["crop_rgb_u8"] = tampered["crop_rgb_u8"].copy()
+    tampered["crop_rgb_u8"][0, 0] ^= 1
+    with pytest.raises(WireError, match="source_key"):
+        MeshSource.from_arrays(tampered)
     back_scene = MeshScene.from_arrays(scene.to_arrays())
     assert back_scene.source_key == src.key and back_scene.seq == scene.seq
     np.testing.assert_array_equal(back_scene.face_world, scene.face_world)
