@@ -83,3 +83,22 @@ def test_clear_errors(tmp_path):
     empty.mkdir()
     with pytest.raises(CaptureError, match="no images"):
         open_source(empty)
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ((6, 5, 3), lambda f: f[:, :, ::-1]),  # BGR
+        ((6, 5, 4), lambda f: f[:, :, 2::-1]),  # BGRA: alpha dropped
+        ((6, 5), lambda f: np.repeat(f[:, :, None], 3, axis=2)),  # grey
+        ((6, 5, 1), lambda f: np.repeat(f, 3, axis=2)),
+    ],
+)
+def test_frames_become_contiguous_rgb(shape, expected):
+    from pipeline.capture import _bgr_to_rgb
+
+    frame = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    rgb = _bgr_to_rgb(frame[:, ::-1] if len(shape) == 3 else frame)  # a strided input too
+    want = expected(frame[:, ::-1] if len(shape) == 3 else frame)
+    assert rgb.shape == (6, 5, 3) and rgb.flags.c_contiguous
+    np.testing.assert_array_equal(rgb, want)
