@@ -39,7 +39,7 @@ from display.gl import (
 from display.lenticular import FilterMode, FitMode
 from display.patterns import notice_tile, notice_views, numbered_views
 from display.quilt import QuiltLayout
-from display.sinks import Sink
+from display.sinks import OffscreenSink, Sink
 
 __all__ = ["Compositor", "CompositorConfig", "PresentInfo", "status_line_image"]
 
@@ -143,6 +143,11 @@ class Compositor:
         self._latency_ms: float | None = None
         self._present_times_ns: deque[int] = deque(maxlen=30)
         self._status_text = ""
+        # An offscreen target is drawn when read, not every frame (see OffscreenSink).
+        self._draw_pending = False
+        self._draw_on_read = isinstance(sink, OffscreenSink)
+        if isinstance(sink, OffscreenSink):
+            sink.before_read = self._draw_if_pending
 
     # -- input ---------------------------------------------------------------------------
     def submit(self, seq: int, view_ids: Sequence[int], rgb_u8: np.ndarray, t_capture_ns: int) -> None:
@@ -205,7 +210,11 @@ class Compositor:
             self._dirty = True
         if not (self._dirty or force):
             return None
-        self._draw()
+        if self._draw_on_read:
+            self._draw_pending = True
+        else:
+            self._draw()
+        self._present_times_ns.append(time.monotonic_ns())
         self._dirty = False
         return PresentInfo(
             None if self.test_pattern else self._seq, self._complete, self._stale, self._latency_ms, self.fps
@@ -269,11 +278,17 @@ class Compositor:
                     self._status_text = text
                 self._overlay.render(h, 4, 4)
         self.sink.finish()
-        self._present_times_ns.append(time.monotonic_ns())
         collect_gl_garbage(self.ctx)
         check_gl_error(self.ctx, "drawing a frame")
 
+    def _draw_if_pending(self) -> None:
+        if self._draw_pending:
+            self._draw_pending = False
+            self._draw()
+
     def release(self) -> None:
+        if isinstance(self.sink, OffscreenSink) and self.sink.before_read == self._draw_if_pending:
+            self.sink.before_read = None
         if self._lens is not None:
             self._lens.release()
         self._preview.release()

@@ -176,3 +176,32 @@ def test_a_notice_in_the_preview_is_drawn_at_the_window_size(ctx):
     finally:
         comp.release()
         sink.release()
+
+
+def test_offscreen_output_is_drawn_when_read_not_every_frame(ctx):
+    """Nobody sees an offscreen target: presenting frames only marks it, and a read draws the
+    last presented frame once (a headless live call saves a full-size draw a frame)."""
+    from display.compositor import Compositor, CompositorConfig
+    from display.sinks import OffscreenSink
+
+    quilt_size = (LAYOUT.quilt_w_px, LAYOUT.quilt_h_px)
+    sink = OffscreenSink(ctx, *quilt_size)
+    comp = Compositor(sink, CompositorConfig(LAYOUT, "quilt", show_status=False))
+    draws = []
+    real_draw = comp._draw
+    comp._draw = lambda: (draws.append(1), real_draw())[1]
+    try:
+        for seq in range(1, 6):
+            feed(comp, seq, views_for(seq))
+            info = comp.present()
+            assert info is not None and info.seq == seq and info.complete
+        assert draws == []
+        got = sink.read_rgb()
+        assert len(draws) == 1
+        np.testing.assert_array_equal(got, assemble_quilt(views_for(5), LAYOUT))
+        np.testing.assert_array_equal(sink.read_rgb(), got)  # nothing new: no second draw
+        assert len(draws) == 1
+    finally:
+        comp.release()
+        sink.release()
+    assert sink.before_read is None
