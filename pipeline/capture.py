@@ -68,6 +68,9 @@ class FrameSource:
     frame_count: int | None = None  # None for endless sources (webcams)
     size: tuple[int, int] = (0, 0)  # (width, height)
     description: str = ""
+    #: Frames come at the camera's pace whatever the reader does (a webcam), rather than
+    #: when read (a file or a folder).
+    is_live: bool = False
 
     def read(self, timeout_s: float = 2.0) -> CapturedFrame | None:  # pragma: no cover - interface
         raise NotImplementedError
@@ -255,6 +258,8 @@ class ImageFolderSource(FrameSource):
 
 class WebcamSource(FrameSource):
     """A webcam read in a background thread that keeps only the newest frame."""
+
+    is_live = True
 
     def __init__(self, index: int = 0, *, width: int = 640, height: int = 480, fps: float = 30.0) -> None:
         import cv2

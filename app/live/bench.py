@@ -3,7 +3,12 @@
 1. The live call, every role a real process, headless: the launcher runs on the bundled sample
    photo and the bundled driver clip for a fixed time, and the roles' statistics become
    rows: per-stage latency (median, p90), frames per second presented, glass-to-glass latency.
-   ``--views`` picks the number of views (the largest of the list), ``--quick`` shortens it.
+   It runs twice: with the clip played at its own frame rate, as a call gets it (``of driver``:
+   the share of the clip's frames shown), and *unpaced*, each frame handed over as soon as the
+   pipeline takes one: what the pipeline can deliver. With the mesh avatar the renderer alone
+   then draws the same views in this process, and ``live / alone`` compares the unpaced call's
+   frame rate with it. ``--views`` picks the number of views (the largest of the list),
+   ``--quick`` shortens it.
 2. The tri-plane hop (estimator -> 4 renderers) over ZeroMQ ``ipc://`` (arrays in the message)
    and through shared memory (a handle in the message), with real processes; see
    :mod:`pipeline.accel.hop_bench`.
@@ -36,25 +41,37 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
     if avatar.note:
         print(avatar.note)
     backend = avatar.backend
-    duration = 15.0 if args.quick else 40.0
-    with tempfile.TemporaryDirectory(prefix="voodoo-holo-bench-") as tmp:
-        metrics = Path(tmp) / "metrics.json"
-        settings = CallSettings(
-            source=sample_source(),
-            driver=str(sample_driver()),
-            avatar=avatar,
-            output=OutputChoice("headless"),
-            plan=plan_views(views, view_size),
-            duration_s=duration,
-            metrics_out=metrics,
-        )
-        print(
-            f"running the live pipeline for {duration:.0f} s ({layout.name}, {views} views at {view_size}px)"
-        )
-        Launcher(layout, settings, log=lambda m: None).run()
-        m = json.loads(metrics.read_text())
-    rows: list[BenchRow] = []
+    duration = 12.0 if args.quick else 30.0
+    driver = sample_driver()
+
+    def run(paced: bool) -> dict:
+        with tempfile.TemporaryDirectory(prefix="voodoo-holo-bench-") as tmp:
+            metrics = Path(tmp) / "metrics.json"
+            settings = CallSettings(
+                source=sample_source(),
+                driver=str(driver),
+                avatar=avatar,
+                output=OutputChoice("headless"),
+                plan=plan_views(views, view_size),
+                duration_s=duration,
+                metrics_out=metrics,
+                pace_driver=paced,
+            )
+            how = (
+                "at the clip's frame rate"
+                if paced
+                else "unpaced (each frame as soon as the pipeline takes it)"
+            )
+            print(
+                f"running the live pipeline for {duration:.0f} s ({layout.name}, {views} views at "
+                f"{view_size}px), driver {how}"
+            )
+            Launcher(layout, settings, log=lambda m: None).run()
+            return json.loads(metrics.read_text())
+
     common = {"views": views, "view_px": view_size, "backend": backend}
+    m = run(paced=True)
+    rows: list[BenchRow] = []
     for name, role in m["roles"].items():
         for stage, lat in role["stats"].get("latency_ms", {}).items():
             if stage == "glass_to_glass":
@@ -62,31 +79,50 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
             rows.append(
                 BenchRow(f"{name}: {stage}", lat["p50"], lat["p90"], float("nan"), lat["n"], dict(common))
             )
-    g2g = m["frames"]["glass_to_glass_ms"]
-    comp = m["roles"]["compositor"]["stats"].get("counters", {})
-    fps = float(m["frames"]["fps"])
-    rows.append(
-        BenchRow(
-            "glass to glass (capture -> present)",
-            g2g.get("p50", float("nan")),
-            g2g.get("p90", float("nan")),
-            float("nan"),
-            int(g2g.get("n", 0)),
-            {
-                **common,
-                "fps": round(fps, 2),
-                "views/s": round(fps * views, 1),
-                "complete": comp.get("frames_complete", 0),
-                "partial": comp.get("frames_partial", 0),
-            },
+    clip_fps = _clip_fps(driver)
+    live = {
+        "glass to glass (capture -> present)": m,
+        "unpaced driver: glass to glass": run(paced=False),
+    }
+    for label, metrics in live.items():
+        g2g = metrics["frames"]["glass_to_glass_ms"]
+        comp = metrics["roles"]["compositor"]["stats"].get("counters", {})
+        fps = float(metrics["frames"]["fps"])
+        rows.append(
+            BenchRow(
+                label,
+                g2g.get("p50", float("nan")),
+                g2g.get("p90", float("nan")),
+                float("nan"),
+                int(g2g.get("n", 0)),
+                {
+                    **common,
+                    "fps": round(fps, 2),
+                    "views/s": round(fps * views, 1),
+                    "complete": comp.get("frames_complete", 0),
+                    "partial": comp.get("frames_partial", 0),
+                },
+            )
         )
-    )
+    rows[-2].extra["of driver"] = round(float(m["frames"]["fps"]) / clip_fps, 2)
     if backend == "mesh":
-        alone = _renderer_alone(settings.plan.views, args.repeats or 30)
+        plan = plan_views(views, view_size)
+        alone = _renderer_alone(plan.views, args.repeats or 30)
         alone_fps = 1000.0 / alone.median_ms
-        alone.extra.update({**common, "fps": round(alone_fps, 2), "live / alone": round(fps / alone_fps, 2)})
+        unpaced_fps = rows[-1].extra["fps"]
+        alone.extra.update(
+            {**common, "fps": round(alone_fps, 2), "live / alone": round(unpaced_fps / alone_fps, 2)}
+        )
         rows.append(alone)
     return rows
+
+
+def _clip_fps(path: Path) -> float:
+    """The driver clip's own frame rate (what a paced live call can show at most)."""
+    from pipeline.capture import open_source
+
+    with open_source(path) as src:
+        return float(src.fps)
 
 
 def _renderer_alone(views: object, repeats: int) -> BenchRow:

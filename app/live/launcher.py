@@ -87,6 +87,8 @@ class CallSettings:
         duration_s: end the call after this long.
         metrics_out: JSON file rewritten every ``metrics_interval_s`` and at the end.
         loop_driver: start a driver file again when it ends.
+        pace_driver: play a driver file at its own frame rate (False: as fast as the pipeline
+            takes frames, to measure its capacity).
         expose: ``HOST:PORT`` to put the links on tcp (CURVE) for roles on other hosts.
         remote_roles: roles that another host runs (``voodoo-holo worker``).
         record: a quilt video of what the display shows (``--record``).
@@ -102,6 +104,7 @@ class CallSettings:
     duration_s: float | None = None
     metrics_out: Path | None = None
     loop_driver: bool = True
+    pace_driver: bool = True
     heartbeat_s: float = 0.5
     hang_timeout_s: float = 5.0
     startup_timeout_s: float = 120.0
@@ -216,6 +219,7 @@ class Launcher:
                 source=settings.source,
                 driver=settings.driver,
                 loop_driver=settings.loop_driver,
+                pace_driver=settings.pace_driver,
                 renderers=[r.name for r in layout.renderers],
                 curve_server_key=server_key,
                 heartbeat_s=settings.heartbeat_s,

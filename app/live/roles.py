@@ -69,14 +69,16 @@ def run_capture(rt: RoleRuntime) -> int:
 
     cfg = rt.cfg
     try:
-        src = open_source(cfg.driver, loop=cfg.loop_driver, realtime=True)
+        src = open_source(cfg.driver, loop=cfg.loop_driver, realtime=cfg.pace_driver)
     except CaptureError as e:
         raise FatalRoleError(str(e)) from e
     out = rt.socket(zmq.PUSH, "frames", bind=False, hwm=1)
     pace = _CapturePace(rt.socket(zmq.PULL, "grant", bind=False, hwm=4), cfg.grant_timeout_s)
     tracker = StreamTracker(None if cfg.avatar.uses_driver_matte else TrackerConfig(matte=None))
+    # A live source skips the frames the pipeline cannot take; an unpaced file waits for it.
+    wanted = pace.take if cfg.pace_driver or src.is_live else pace.wait
     try:
-        for t in track_frames(src, tracker, wanted=pace.take):
+        for t in track_frames(src, tracker, wanted=wanted):
             rt.heartbeat(source=src.description)
             if rt.should_stop():
                 return 0
@@ -129,6 +131,13 @@ class _CapturePace:
             self.last = now
             return True
         return False
+
+    def wait(self) -> bool:
+        """Like :meth:`take`, but wait for the grant (up to ``timeout_s``) instead of saying no:
+        an unpaced driver file hands over its next frame as soon as the pipeline takes one."""
+        while not self.take():
+            self.sock.poll(max(1, int(1000 * (self.last + self.timeout_s - time.monotonic()))))
+        return True
 
 
 # -- estimator ----------------------------------------------------------------------------

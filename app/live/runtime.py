@@ -56,6 +56,8 @@ class RoleConfig:
         output: where the compositor shows the views.
         source: the source photo; ``driver``: a video/folder path or a webcam index.
         loop_driver: start a driver file again when it ends.
+        pace_driver: play a driver file at its own frame rate (False: give the pipeline the
+            next frame as soon as it takes one; ``bench pipeline`` measures its capacity so).
         renderers: the renderers the estimator waits for before publishing a new scene.
         straggler_s: publish anyway after this long when a renderer is late or dead.
         grant_timeout_s: the capture tracks a frame anyway after this long without a grant.
@@ -79,6 +81,7 @@ class RoleConfig:
     source: Path | None = None
     driver: str | None = None
     loop_driver: bool = True
+    pace_driver: bool = True
     renderers: list[str] = field(default_factory=list)
     straggler_s: float = 1.0
     grant_timeout_s: float = 1.0

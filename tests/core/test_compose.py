@@ -32,6 +32,7 @@ def test_role_config_round_trips_through_json_with_every_choice() -> None:
         avatar=AvatarChoice("neural", Path("w.pth"), "cuda:0", "bfloat16"),
         output=OutputChoice("lookingglass", cal, "bridge", "Portrait", (8, 6), (1920, 0)),
         source=Path("me.jpg"),
+        pace_driver=False,
     )
     again = RoleConfig.from_json(cfg.to_json())
     assert again == cfg
