@@ -244,6 +244,8 @@ class Launcher:
         self.report = CallReport(self.log)
         self.started = time.monotonic()
         self.malformed = 0
+        #: Per role: (pid, CPU seconds, frames shown) when its CPU per frame started counting.
+        self._cpu_base: dict[str, tuple[int, float, int]] = {}
         self.end_reason = ""
         self.failed = False
         self._stop = False
@@ -544,6 +546,7 @@ class Launcher:
                 "stats": c.last_stats,
             }
         comp = self.children["compositor"].last_stats
+        presented = int(comp.get("counters", {}).get("frames_presented", 0))
         return {
             "layout": self.layout.name,
             "backend": self.settings.avatar.backend,
@@ -559,12 +562,29 @@ class Launcher:
             "malformed_heartbeats": self.malformed,
             "frames": {
                 "fps": comp.get("rates_hz", {}).get("frames_presented", 0.0),
-                "presented": comp.get("counters", {}).get("frames_presented", 0),
+                "presented": presented,
                 "glass_to_glass_ms": comp.get("latency_ms", {}).get("glass_to_glass", {}),
                 "last_seq": comp.get("last_seq"),
+                "cpu_ms_per_frame": self._cpu_per_frame(presented),
             },
             "roles": roles,
         }
+
+    def _cpu_per_frame(self, presented: int) -> dict[str, float]:
+        """Each local role's CPU time (all its threads) per frame shown, since the first
+        metrics after the first frame (start-up excluded) or since the role last restarted."""
+        out: dict[str, float] = {}
+        for name, c in self.children.items():
+            cpu = c.last_stats.get("cpu_s")
+            pid = c.proc.pid if c.proc is not None and not c.remote else None
+            if not isinstance(cpu, (int, float)) or pid is None or presented <= 0:
+                continue
+            base = self._cpu_base.get(name)
+            if base is None or base[0] != pid or cpu < base[1]:
+                self._cpu_base[name] = (pid, float(cpu), presented)
+            elif presented > base[2]:
+                out[name] = round(1000.0 * (cpu - base[1]) / (presented - base[2]), 2)
+        return out
 
     def write_metrics(self) -> None:
         """Rewrite the metrics file (atomically). A failure is reported once and the call goes on."""

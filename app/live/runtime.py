@@ -222,6 +222,7 @@ class RoleRuntime:
         self._last_hb = now
         self._hb_seq += 1
         snap = self.stats.snapshot()
+        snap["cpu_s"] = round(time.process_time(), 4)  # this process, all its threads
         snap.update(extra)
         self.send(
             self.hb, heartbeat_message(self.cfg.name, os.getpid(), snap, self._hb_seq), drop_key="dropped_hb"
