@@ -219,6 +219,12 @@ def rotation_about_axis(axis: Sequence[float] | np.ndarray, angle_rad: float) ->
     return np.eye(3) * c + s * k + (1.0 - c) * np.outer(a, a)
 
 
+_EYE3 = np.eye(3)
+_ROT_TOL = 1e-4 + 1e-5 * _EYE3  # np.allclose(rot.T @ rot, I, atol=1e-4)
+_LAST_ROW = np.array([0.0, 0.0, 0.0, 1.0])
+_LAST_ROW_TOL = 1e-8 + 1e-5 * _LAST_ROW  # np.allclose's defaults
+
+
 @dataclass(frozen=True)
 class Camera:
     """A pinhole camera in our conventions (see the module docstring).
@@ -244,12 +250,14 @@ class Camera:
             raise ValueError(f"Camera.cam2world must be 4x4, got shape {c2w.shape}")
         if k.shape != (3, 3):
             raise ValueError(f"Camera.intrinsics must be 3x3, got shape {k.shape}")
-        if not (np.all(np.isfinite(c2w)) and np.all(np.isfinite(k))):
+        if not (np.isfinite(c2w).all() and np.isfinite(k).all()):
             raise ValueError("Camera matrices contain NaN or infinity")
+        # The tolerances of np.allclose(..., atol=1e-4) and np.allclose(...), written out: a
+        # sweep makes a dozen cameras a frame, and allclose costs more than the rest together.
         rot = c2w[:3, :3]
-        if not np.allclose(rot.T @ rot, np.eye(3), atol=1e-4) or np.linalg.det(rot) < 0:
+        if (np.abs(rot.T @ rot - _EYE3) > _ROT_TOL).any() or np.linalg.det(rot) < 0:
             raise ValueError("Camera.cam2world's 3x3 part is not a rotation (orthonormal, det +1)")
-        if not np.allclose(c2w[3], (0.0, 0.0, 0.0, 1.0)):
+        if (np.abs(c2w[3] - _LAST_ROW) > _LAST_ROW_TOL).any():
             raise ValueError("Camera.cam2world's last row must be (0, 0, 0, 1)")
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"Camera size must be positive, got {self.width}x{self.height}")
