@@ -86,7 +86,7 @@ class AvatarChoice:
     def uses_driver_matte(self) -> bool:
         """Whether the avatar looks at the driver's matted crop (the neural avatar's expression
         encoder does); the mesh avatar only needs the driver's landmarks and head pose, so the
-        tracker can skip matting for it (a third of tracking's cost)."""
+        live capture makes neither the matte (a third of tracking's cost) nor the crop image."""
         return self.backend == "neural"
 
     def on_device(self, device: str) -> AvatarChoice:

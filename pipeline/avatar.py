@@ -45,8 +45,10 @@ class FaceObservation:
 
     Attributes:
         crop_rgb_u8: ``512 x 512 x 3`` uint8 RGB, aligned as the model expects (spec section
-            10), background matted to black.
-        matte: ``512 x 512`` float32 in [0, 1] (1 = person), the matte applied to the crop.
+            10), background matted to black; ``0 x 0 x 3`` from a tracker asked for landmarks
+            and pose only (``TrackerConfig(crop=False)``: a driver of the mesh avatar).
+        matte: ``512 x 512`` float32 in [0, 1] (1 = person), the matte applied to the crop
+            (``0 x 0`` with an empty crop).
         camera: head-pose camera in the EG3D convention for the crop (``width = height = 512``).
         landmarks_px: ``478 x 3`` float32 FaceMesh landmarks in crop pixels (x right, y down;
             z in the same pixel scale, negative towards the camera as MediaPipe reports it).

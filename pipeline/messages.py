@@ -107,11 +107,12 @@ def array_field(
     finite: bool = False,
     max_abs: float | None = None,
     max_dim: int = MAX_IMAGE_SIDE,
+    min_dim: int = 1,
 ) -> np.ndarray:
     """``arrays[name]`` checked before anything is computed from it.
 
     Args:
-        shape: the expected shape; ``None`` is any size from 1 to ``max_dim``.
+        shape: the expected shape; ``None`` is any size from ``min_dim`` (default 1) to ``max_dim``.
         kinds: allowed numpy dtype kinds (``"b"`` bool, ``"u"``/``"i"`` integers, ``"f"`` float).
         what: names the payload in the error.
         finite: float values must be finite.
@@ -128,7 +129,7 @@ def array_field(
     want = " x ".join("N" if s is None else str(s) for s in shape) or "scalar"
     kinds_text = "/".join(_KINDS_TEXT[k] for k in kinds)
     ok_shape = a.ndim == len(shape) and all(
-        (1 <= n <= max_dim) if s is None else n == s for n, s in zip(a.shape, shape, strict=True)
+        (min_dim <= n <= max_dim) if s is None else n == s for n, s in zip(a.shape, shape, strict=True)
     )
     if not ok_shape or a.dtype.kind not in kinds:
         raise WireError(
@@ -257,7 +258,8 @@ def driver_frame_from_message(msg: Message) -> FaceObservation:
     """
     what = "driver frame"
     a = require(msg, "driver_frame", ["crop_rgb_u8", "matte_u8", "landmarks_px", "crop_from_frame"])
-    crop = array_field(a, "crop_rgb_u8", (None, None, 3), "u", what=what, max_dim=MAX_CROP_SIDE)
+    # 0 x 0 from a tracker that makes no crop image (TrackerConfig(crop=False): the mesh avatar)
+    crop = array_field(a, "crop_rgb_u8", (None, None, 3), "u", what=what, max_dim=MAX_CROP_SIDE, min_dim=0)
     matte = array_field(a, "matte_u8", crop.shape[:2], "u", what=what)
     if crop.dtype != np.uint8 or matte.dtype != np.uint8:
         raise WireError("bad_array", f"{what}: the crop and the matte must be uint8")

@@ -74,7 +74,9 @@ def run_capture(rt: RoleRuntime) -> int:
         raise FatalRoleError(str(e)) from e
     out = rt.socket(zmq.PUSH, "frames", bind=False, hwm=1)
     pace = _CapturePace(rt.socket(zmq.PULL, "grant", bind=False, hwm=4), cfg.grant_timeout_s)
-    tracker = StreamTracker(None if cfg.avatar.uses_driver_matte else TrackerConfig(matte=None))
+    # The mesh avatar reads only the driver's landmarks and head pose: no matte, no crop image.
+    light = TrackerConfig(matte=None, crop=False)
+    tracker = StreamTracker(None if cfg.avatar.uses_driver_matte else light)
     # A live source skips the frames the pipeline cannot take; an unpaced file waits for it.
     wanted = pace.take if cfg.pace_driver or src.is_live else pace.wait
     try:

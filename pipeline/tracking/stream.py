@@ -40,6 +40,9 @@ class TrackerConfig:
         hold_ms: how long the last good pose is held after the face is lost.
         matte: matting settings (``None`` = no matting: matte 1, background kept).
         matte_every_n_frames: refresh the matte every N tracked frames (>= 1).
+        crop: make the aligned crop image. ``False``: landmarks and head pose only, the
+            observations' ``crop_rgb_u8`` and ``matte`` empty (``0 x 0``): all the mesh avatar
+            reads, without warping and sending a 512 px image a frame (needs ``matte=None``).
         min_detection_confidence / min_tracking_confidence: MediaPipe thresholds in [0, 1].
     """
 
@@ -49,8 +52,11 @@ class TrackerConfig:
     matte_every_n_frames: int = 2
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
+    crop: bool = True
 
     def __post_init__(self) -> None:
+        if not self.crop and self.matte is not None:
+            raise ValueError("TrackerConfig: a matte is made on the crop; use matte=None with crop=False")
         if self.hold_ms < 0:
             raise ValueError(f"hold_ms must be >= 0, got {self.hold_ms}")
         if self.matte_every_n_frames < 1:
@@ -135,13 +141,16 @@ class StreamTracker:
 
     def _observe(self, frame: np.ndarray, lm: np.ndarray, timestamp_ns: int, seq: int) -> FaceObservation:
         al = alignment_from_landmarks(lm)
-        crop = warp_to_crop(frame, al.crop_from_frame, CROP_SIZE, high_quality=False)
         lm_crop = landmarks_to_crop(lm, al.crop_from_frame)
         pose = fit_head_pose(lm_crop)
         camera = camera_from_pose(pose, CROP_SIZE)
-        if self._matter is None:
+        if not self.config.crop:
+            crop, matte = np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32)
+        elif self._matter is None:
+            crop = warp_to_crop(frame, al.crop_from_frame, CROP_SIZE, high_quality=False)
             matte = np.ones((CROP_SIZE, CROP_SIZE), np.float32)
         else:
+            crop = warp_to_crop(frame, al.crop_from_frame, CROP_SIZE, high_quality=False)
             if self._matte is None or self._tracked_count % self.config.matte_every_n_frames == 0:
                 self._matte = self._matter.matte(crop)
             matte = self._matte

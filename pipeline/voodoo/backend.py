@@ -175,6 +175,11 @@ class NeuralBackend(AvatarBackend[NeuralSource, NeuralScene]):
     def drive(self, source: NeuralSource, driver: FaceObservation) -> NeuralScene:
         if not isinstance(source, NeuralSource):
             raise TypeError(f"NeuralBackend.drive needs a NeuralSource, got {type(source).__name__}")
+        if driver.crop_rgb_u8.size == 0:
+            raise ValueError(
+                "the neural avatar reads the driver's face crop, and this driver frame has none "
+                "(tracked with TrackerConfig(crop=False), which only the mesh avatar can drive from)"
+            )
         planes, _, _ = self.model.drive(source.cache, self._signed(driver.crop_rgb_u8))
         return NeuralScene(driver.seq, driver.timestamp_ns, driver.camera, planes)
 

@@ -131,7 +131,31 @@ def test_stream_survives_bad_frames(tracker_factory, grace_rgb):
     assert tr.track(_frame(grace_rgb), 2 * FRAME_NS).tracked
 
 
+def test_landmarks_and_pose_only_give_what_the_crop_did(tracker_factory, grace_rgb):
+    """crop=False (a driver of the mesh avatar): the same landmarks and head pose, an empty crop
+    and matte, and a driver message of a few kilobytes instead of a 512 px image."""
+    from pipeline.messages import driver_frame_from_message, driver_frame_to_message
+    from pipeline.wire import decode, encode
+
+    with_crop = tracker_factory(matte=None)
+    light = tracker_factory(matte=None, crop=False)
+    for i in range(6):
+        fr = _frame(grace_rgb, dx=8 * i)
+        a, b = with_crop.track(fr, i * FRAME_NS), light.track(fr, i * FRAME_NS)
+        assert a.crop_rgb_u8.shape == (512, 512, 3)
+        assert b.crop_rgb_u8.shape == (0, 0, 3) and b.matte.shape == (0, 0)
+        np.testing.assert_array_equal(a.landmarks_px, b.landmarks_px)
+        np.testing.assert_array_equal(a.camera.cam2world, b.camera.cam2world)
+        frames = encode(driver_frame_to_message(b))
+        assert sum(len(f) for f in frames) < 16_000
+        back = driver_frame_from_message(decode(frames))
+        assert back.crop_rgb_u8.shape == (0, 0, 3)
+        np.testing.assert_array_equal(back.landmarks_px, b.landmarks_px)
+
+
 def test_tracker_config_validation():
+    with pytest.raises(ValueError, match="matte=None"):
+        TrackerConfig(crop=False)  # a matte is made on the crop
     with pytest.raises(ValueError, match="hold_ms"):
         TrackerConfig(hold_ms=-1)
     with pytest.raises(ValueError, match="matte_every_n_frames"):

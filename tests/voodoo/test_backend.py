@@ -100,6 +100,9 @@ def test_backend_batches_cameras_and_resizes() -> None:
         backend.render(scene, [cams[0], cams[1].with_size(32)])
     with pytest.raises(TypeError):
         backend.drive("not a source", _obs(crop))  # type: ignore[arg-type]
+    # A driver tracked for the mesh avatar (landmarks and pose, no crop image) is refused.
+    with pytest.raises(ValueError, match="crop=False"):
+        backend.drive(src, _obs(np.zeros((0, 0, 3), np.uint8)))
 
 
 @pytest.mark.slow
