@@ -6,9 +6,9 @@
    It runs twice: with the clip played at its own frame rate, as a call gets it (``of driver``:
    the share of the clip's frames shown), and *unpaced*, each frame handed over as soon as the
    pipeline takes one: what the pipeline can deliver. With the mesh avatar the renderer alone
-   then draws the same views in this process, and ``live / alone`` compares the unpaced call's
-   frame rate with it. ``--views`` picks the number of views (the largest of the list),
-   ``--quick`` shortens it.
+   draws the same views in this process, half its timed runs before the calls and half after,
+   and ``live / alone`` compares the unpaced call's frame rate with it. ``--views`` picks the
+   number of views (the largest of the list), ``--quick`` shortens it.
 2. The tri-plane hop (estimator -> 4 renderers) over ZeroMQ ``ipc://`` (arrays in the message)
    and through shared memory (a handle in the message), with real processes; see
    :mod:`pipeline.accel.hop_bench`.
@@ -70,6 +70,11 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
             return json.loads(metrics.read_text())
 
     common = {"views": views, "view_px": view_size, "backend": backend}
+    plan = plan_views(views, view_size)
+    repeats = args.repeats or 30
+    # The renderer alone is timed before and after the calls, half the runs each: the
+    # machine's speed drifts over the minutes the calls take, and the ratio should not.
+    alone_ms = _renderer_alone_ms(plan.views, max(1, repeats // 2)) if backend == "mesh" else []
     m = run(paced=True)
     rows: list[BenchRow] = []
     for name, role in m["roles"].items():
@@ -106,8 +111,17 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
         )
     rows[-2].extra["of driver"] = round(float(m["frames"]["fps"]) / clip_fps, 2)
     if backend == "mesh":
-        plan = plan_views(views, view_size)
-        alone = _renderer_alone(plan.views, args.repeats or 30)
+        import numpy as np
+
+        alone_ms += _renderer_alone_ms(plan.views, max(1, repeats - len(alone_ms)))
+        a = np.asarray(alone_ms)
+        alone = BenchRow(
+            f"renderer alone: {views} views {plan.views.width_px}x{plan.views.height_px}",
+            float(np.median(a)),
+            float(np.percentile(a, 90)),
+            float(a.min()),
+            len(a),
+        )
         alone_fps = 1000.0 / alone.median_ms
         unpaced_fps = rows[-1].extra["fps"]
         alone.extra.update(
@@ -125,11 +139,12 @@ def _clip_fps(path: Path) -> float:
         return float(src.fps)
 
 
-def _renderer_alone(views: object, repeats: int) -> BenchRow:
-    """The same views of the sample, drawn by the mesh renderer alone in this process: what the
-    live call's frame rate is compared with (measured right after it, on the same machine)."""
+def _renderer_alone_ms(views: object, repeats: int) -> list[float]:
+    """The same views of the sample drawn by the mesh renderer alone in this process, ``repeats``
+    times after 3 untimed draws: what the live call's frame rate is compared with. Milliseconds."""
+    import time
+
     from app.platform import create_gl_context
-    from pipeline.benchutil import time_call
     from pipeline.mesh.backend import MeshBackend
     from pipeline.reenact import ViewSettings, sweep_cameras
     from pipeline.tracking import prepare_photo
@@ -141,12 +156,14 @@ def _renderer_alone(views: object, repeats: int) -> BenchRow:
         scene = be.drive(be.prepare_source(obs), obs)
         ids = list(range(views.num_views))
         cams = sweep_cameras(scene.camera, views, ids)
-        return time_call(
-            f"renderer alone: {views.num_views} views {views.width_px}x{views.height_px}",
-            lambda: be.render(scene, cams, ids),
-            repeats=repeats,
-            warmup=3,
-        )
+        for _ in range(3):
+            be.render(scene, cams, ids)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            be.render(scene, cams, ids)
+            times.append((time.perf_counter() - t0) * 1e3)
+        return times
     finally:
         be.close()
 
