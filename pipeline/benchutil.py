@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,16 +38,29 @@ class BenchRow:
         return asdict(self)
 
 
-def time_call(
-    stage: str,
+def row_from_times(stage: str, times_ms: Sequence[float], extra: dict[str, Any] | None = None) -> BenchRow:
+    """A row of ``times_ms`` (one or more timed runs, milliseconds)."""
+    a = np.asarray(times_ms, dtype=np.float64)
+    if a.size == 0:
+        raise ValueError(f"{stage}: no timed runs")
+    return BenchRow(
+        stage,
+        float(np.median(a)),
+        float(np.percentile(a, 90)),
+        float(a.min()),
+        int(a.size),
+        dict(extra or {}),
+    )
+
+
+def sample_times(
     fn: Callable[[], Any],
     *,
     repeats: int = 5,
     warmup: int = 1,
     sync: Callable[[], None] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> BenchRow:
-    """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls.
+) -> list[float]:
+    """Milliseconds of ``repeats`` runs of ``fn()`` after ``warmup`` untimed ones.
 
     ``sync`` is called after each run before the clock stops (e.g. ``torch.cuda.synchronize``).
     """
@@ -64,10 +77,20 @@ def time_call(
         if sync:
             sync()
         times.append((time.perf_counter() - t0) * 1e3)
-    a = np.asarray(times)
-    return BenchRow(
-        stage, float(np.median(a)), float(np.percentile(a, 90)), float(a.min()), repeats, dict(extra or {})
-    )
+    return times
+
+
+def time_call(
+    stage: str,
+    fn: Callable[[], Any],
+    *,
+    repeats: int = 5,
+    warmup: int = 1,
+    sync: Callable[[], None] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> BenchRow:
+    """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls (see :func:`sample_times`)."""
+    return row_from_times(stage, sample_times(fn, repeats=repeats, warmup=warmup, sync=sync), extra)
 
 
 def time_interleaved(
@@ -93,20 +116,7 @@ def time_interleaved(
             t0 = time.perf_counter()
             fn()
             times[name].append((time.perf_counter() - t0) * 1e3)
-    rows = []
-    for name, ts in times.items():
-        a = np.asarray(ts)
-        rows.append(
-            BenchRow(
-                name,
-                float(np.median(a)),
-                float(np.percentile(a, 90)),
-                float(a.min()),
-                repeats,
-                dict((extra or {}).get(name, {})),
-            )
-        )
-    return rows
+    return [row_from_times(name, ts, (extra or {}).get(name)) for name, ts in times.items()]
 
 
 #: Widest table :func:`format_table` prints (columns).

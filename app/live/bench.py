@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from app.render import sample_driver, sample_source
-from pipeline.benchutil import BenchRow
+from pipeline.benchutil import BenchRow, row_from_times, sample_times
 
 
 def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
@@ -111,16 +111,9 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
         )
     rows[-2].extra["of driver"] = round(float(m["frames"]["fps"]) / clip_fps, 2)
     if backend == "mesh":
-        import numpy as np
-
         alone_ms += _renderer_alone_ms(plan.views, max(1, repeats - len(alone_ms)))
-        a = np.asarray(alone_ms)
-        alone = BenchRow(
-            f"renderer alone: {views} views {plan.views.width_px}x{plan.views.height_px}",
-            float(np.median(a)),
-            float(np.percentile(a, 90)),
-            float(a.min()),
-            len(a),
+        alone = row_from_times(
+            f"renderer alone: {views} views {plan.views.width_px}x{plan.views.height_px}", alone_ms
         )
         alone_fps = 1000.0 / alone.median_ms
         unpaced_fps = rows[-1].extra["fps"]
@@ -142,8 +135,6 @@ def _clip_fps(path: Path) -> float:
 def _renderer_alone_ms(views: object, repeats: int) -> list[float]:
     """The same views of the sample drawn by the mesh renderer alone in this process, ``repeats``
     times after 3 untimed draws: what the live call's frame rate is compared with. Milliseconds."""
-    import time
-
     from app.platform import create_gl_context
     from pipeline.mesh.backend import MeshBackend
     from pipeline.reenact import ViewSettings, sweep_cameras
@@ -156,14 +147,7 @@ def _renderer_alone_ms(views: object, repeats: int) -> list[float]:
         scene = be.drive(be.prepare_source(obs), obs)
         ids = list(range(views.num_views))
         cams = sweep_cameras(scene.camera, views, ids)
-        for _ in range(3):
-            be.render(scene, cams, ids)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            be.render(scene, cams, ids)
-            times.append((time.perf_counter() - t0) * 1e3)
-        return times
+        return sample_times(lambda: be.render(scene, cams, ids), repeats=repeats, warmup=3)
     finally:
         be.close()
 
