@@ -144,19 +144,20 @@ class StreamTracker:
         lm_crop = landmarks_to_crop(lm, al.crop_from_frame)
         pose = fit_head_pose(lm_crop)
         camera = camera_from_pose(pose, CROP_SIZE)
-        if not self.config.crop:
+        if not self.config.crop:  # landmarks and pose only (no matter either: see TrackerConfig)
             crop, matte = np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32)
-        elif self._matter is None:
-            crop = warp_to_crop(frame, al.crop_from_frame, CROP_SIZE, high_quality=False)
-            matte = np.ones((CROP_SIZE, CROP_SIZE), np.float32)
         else:
             crop = warp_to_crop(frame, al.crop_from_frame, CROP_SIZE, high_quality=False)
-            if self._matte is None or self._tracked_count % self.config.matte_every_n_frames == 0:
-                self._matte = self._matter.matte(crop)
-            matte = self._matte
+            if self._matter is None:
+                matte = np.ones((CROP_SIZE, CROP_SIZE), np.float32)
+            else:
+                if self._matte is None or self._tracked_count % self.config.matte_every_n_frames == 0:
+                    self._matte = self._matter.matte(crop)
+                matte = self._matte
+                crop = apply_matte(crop, matte)
         self._tracked_count += 1
         return FaceObservation(
-            crop_rgb_u8=apply_matte(crop, matte) if self._matter is not None else crop,
+            crop_rgb_u8=crop,
             matte=matte,
             camera=camera,
             landmarks_px=lm_crop,
