@@ -145,8 +145,9 @@ class Compositor:
         self._status_text = ""
         # An offscreen target is drawn when read, not every frame (see OffscreenSink).
         self._draw_pending = False
-        self._draw_on_read = isinstance(sink, OffscreenSink)
+        self._draw_on_read = False
         if isinstance(sink, OffscreenSink):
+            self._draw_on_read = True
             sink.before_read = self._draw_if_pending
 
     # -- input ---------------------------------------------------------------------------
@@ -287,7 +288,7 @@ class Compositor:
             self._draw()
 
     def release(self) -> None:
-        if isinstance(self.sink, OffscreenSink) and self.sink.before_read == self._draw_if_pending:
+        if isinstance(self.sink, OffscreenSink):
             self.sink.before_read = None
         if self._lens is not None:
             self._lens.release()
