@@ -10,6 +10,6 @@ Layers (pure core first, GL last):
 - :mod:`pipeline.mesh.state` -- :class:`MeshSource` / :class:`MeshScene` and their array form.
 - :mod:`pipeline.mesh.drawlist` -- every surface as one triangle list; the views' tiles.
 - :mod:`pipeline.mesh.renderer` -- :class:`MeshRenderer`, one GL context drawing N cameras in
-  three instanced draws, the face then the shell (or those draws per view, the reference).
+  four instanced draws, the face then the shell (or those draws per view, the reference).
 - :mod:`pipeline.mesh.backend` -- :class:`MeshBackend`, the ``AvatarBackend`` implementation.
 """

@@ -12,10 +12,10 @@ fragment shader where its colour comes from:
 Vertex order: the 468 face vertices, then the inner-lip copies (both rewritten every frame
 from the driven face), then the static shell.
 
-Triangle order: the shell; the face and mouth triangles that lie wholly inside the source's
-matte (their points are never background: they need no matte test); then the face and mouth
-triangles that reach background. The renderer draws these three ranges as three draws, the
-face's first (see :mod:`pipeline.mesh.renderer`).
+Triangle order: the shell; the skin triangles that lie wholly inside the source's matte
+(their points are never background: they need no matte test); the mouth triangles that do;
+then the skin and mouth triangles that reach background. The renderer draws these four
+ranges as four draws, the face's first (see :mod:`pipeline.mesh.renderer`).
 
 *Tile grid*: the views of one frame share one framebuffer, stacked in a column (see
 :class:`TileGrid`). A view's clip-space position is mapped into its tile by
@@ -67,11 +67,13 @@ class DrawGeometry:
         static_attributes: ``(F + S) x 6`` float32 per vertex: texture coordinate, position in
             the source crop (the matte lookup), mouth coordinates.
         surface: ``F + S`` int32 surface tag per vertex.
-        triangles: ``T x 3`` int32: the shell's, then the face's and mouth's inside the matte,
-            then the face's and mouth's that reach background.
+        triangles: ``T x 3`` int32: the shell's, then the skin's inside the matte, the
+            mouth's inside the matte, then the skin's and mouth's that reach background.
         triangle_counts: triangles per surface, keyed by ``SURFACE_*``.
         face_edge_count: how many of the face's and mouth's triangles (the last ones) reach
             background and need the matte test.
+        mouth_inside_count: how many mouth triangles lie inside the matte (those just
+            before the last ``face_edge_count``).
     """
 
     face_rows: np.ndarray
@@ -81,6 +83,7 @@ class DrawGeometry:
     triangles: np.ndarray
     triangle_counts: dict[int, int]
     face_edge_count: int
+    mouth_inside_count: int
 
     @property
     def num_vertices(self) -> int:
@@ -144,18 +147,23 @@ def build_draw_geometry(
         edge = np.ones(len(face_tri), bool)
     else:
         edge = triangles_reaching_background(face_attr[:, 2:4][face_tri], matte_u8)
+    is_mouth_tri = np.arange(len(face_tri)) >= len(skin_tri)
+    inside_skin, inside_mouth = ~edge & ~is_mouth_tri, ~edge & is_mouth_tri
     return DrawGeometry(
         face_rows=face_rows.astype(np.int64),
         shell_positions=np.asarray(shell.vertices_world, dtype=np.float32),
         static_attributes=np.concatenate([face_attr, shell_attr]),
         surface=surface,
-        triangles=np.concatenate([shell_tri, face_tri[~edge], face_tri[edge]]).astype(np.int32),
+        triangles=np.concatenate(
+            [shell_tri, face_tri[inside_skin], face_tri[inside_mouth], face_tri[edge]]
+        ).astype(np.int32),
         triangle_counts={
             SURFACE_SHELL: len(shell_tri),
             SURFACE_SKIN: len(skin_tri),
             SURFACE_MOUTH: len(mouth_tri),
         },
         face_edge_count=int(edge.sum()),
+        mouth_inside_count=int(inside_mouth.sum()),
     )
 
 

@@ -6,22 +6,24 @@ geometry once; each :meth:`MeshRenderer.render` rewrites only the driven face ve
 per frame, whatever the number of views) and the per-view cameras, draws, and reads the
 framebuffer back once.
 
-Every frame is three draws, each with its own fragment program (``mesh.frag.glsl``): the
-face and mouth triangles wholly inside the source's matte (atlas colour, no matte test), those
-that reach background (atlas colour, matte from the crop), then the head shell behind them
-(colour and matte from the crop). Drawn front to back, the shell's hidden fragments fail the
-depth test before they are shaded; most face fragments take one texture lookup instead of
-two; and no program branches on the surface (a software rasteriser runs both sides of a
-branch on a block of pixels: one program choosing each surface's texture in a branch sampled
-both textures everywhere). Measured with ``voodoo-holo bench render``: 24 views of 192 px
-took 32 ms in one draw with the branch, about 20 ms in the three draws.
+Every frame is four draws, each with its own fragment program (``mesh.frag.glsl``): the
+skin triangles wholly inside the source's matte (atlas colour, no matte test), the mouth
+opening's (the same, faded to the mouth interior), the face triangles that reach background
+(atlas colour, matte from the crop), then the head shell behind them (colour and matte from
+the crop). Drawn front to back, the shell's hidden fragments fail the depth test before they
+are shaded; most face fragments take one texture lookup instead of two; and the programs
+that draw most pixels do not branch on the surface (a software rasteriser runs both sides of
+a branch on a block of pixels: one program choosing each surface's texture in a branch
+sampled both textures everywhere). Measured with ``voodoo-holo bench render``: 24 views of
+192 px took 32 ms in one draw with the branch, about 20 ms in three draws (the mouth drawn
+with the skin, behind a branch), 5 % less again with the mouth in a draw of its own.
 
 Two drawing strategies give the same pixels (``RendererConfig.strategy``):
 
-- ``"one_pass"`` (default): those three instanced draw calls for all the views of a frame;
+- ``"one_pass"`` (default): those four instanced draw calls for all the views of a frame;
   each instance is a view, routed to its tile of the framebuffer in clip space (see
   :mod:`pipeline.mesh.drawlist`). Works on OpenGL 3.3+ and on Mesa's llvmpipe.
-- ``"per_view"``: the reference, the three draws for each view with a viewport per tile.
+- ``"per_view"``: the reference, the four draws for each view with a viewport per tile.
 
 On Mesa's llvmpipe both cost about the same (``voodoo-holo bench render`` times them side by
 side): what a software rasteriser spends is per triangle and per pixel, not per draw call,
@@ -171,8 +173,8 @@ def _unpack(rgba: np.ndarray, rgb_out: np.ndarray, alpha_out: np.ndarray) -> Non
 @dataclass(frozen=True)
 class _Draws:
     """The draws of one triangulation, front to back, as (vertex array, first index, index
-    count) ranges of one index buffer: the face inside the matte, the face reaching
-    background, the shell."""
+    count) ranges of one index buffer: the skin inside the matte, the mouth inside it, the
+    face reaching background, the shell."""
 
     ranges: tuple[tuple[moderngl.VertexArray, int, int], ...]
 
@@ -255,17 +257,20 @@ class MeshRenderer:
                 f"({self.ctx.max_samples}); use {self.ctx.max_samples} or fewer"
             )
         self._max_side = min(self.config.max_framebuffer_px, int(self.ctx.info["GL_MAX_RENDERBUFFER_SIZE"]))
-        # The face inside the matte, the face reaching background, the shell (mesh.frag.glsl).
+        # The skin and the mouth inside the matte, the face reaching background, the shell
+        # (mesh.frag.glsl).
         vertex = _shader("mesh.vert.glsl")
-        self._inside_prog = self.ctx.program(
-            vertex_shader=vertex, fragment_shader=_shader("mesh.frag.glsl", "MATTE_INSIDE")
-        )
-        self._prog = self.ctx.program(vertex_shader=vertex, fragment_shader=_shader("mesh.frag.glsl"))
-        self._shell_prog = self.ctx.program(
-            vertex_shader=vertex, fragment_shader=_shader("mesh.frag.glsl", "SHELL_PASS")
-        )
-        for prog in (self._inside_prog, self._prog):
+
+        def program(*defines: str) -> moderngl.Program:
+            return self.ctx.program(vertex_shader=vertex, fragment_shader=_shader("mesh.frag.glsl", *defines))
+
+        self._skin_prog = program("MATTE_INSIDE", "SKIN_ONLY")
+        self._mouth_prog = program("MATTE_INSIDE", "MOUTH_ONLY")
+        self._prog = program()
+        self._shell_prog = program("SHELL_PASS")
+        for prog in self._mouth_programs:
             _set_uniform(prog, "u_interior_rgb01", tuple(float(c) for c in self.config.mouth_interior_rgb01))
+        for prog in (self._skin_prog, *self._mouth_programs):
             _set_uniform(prog, "u_atlas", 0)
         near, far = self.config.near_world, self.config.far_world
         for prog in self._programs:
@@ -285,7 +290,12 @@ class MeshRenderer:
 
     @property
     def _programs(self) -> tuple[moderngl.Program, ...]:
-        return (self._inside_prog, self._prog, self._shell_prog)
+        """Every program, in the order of the draws."""
+        return (self._skin_prog, self._mouth_prog, self._prog, self._shell_prog)
+
+    @property
+    def _mouth_programs(self) -> tuple[moderngl.Program, ...]:
+        return (self._mouth_prog, self._prog)
 
     # -- source -------------------------------------------------------------------------
     @_in_context
@@ -323,15 +333,21 @@ class MeshRenderer:
             # Not every program reads every column (the shell no atlas or mouth coordinate,
             # the face inside the matte no matte coordinate): the GL drops those, and
             # skip_errors lets them stay in the shared layout.
-            inside, edge, shell = (
+            skin, mouth, edge, shell = (
                 self.ctx.vertex_array(prog, content, index_buffer=ibo, index_element_size=4, skip_errors=True)
                 for prog in self._programs
             )
             n_shell = 3 * g.triangle_counts[SURFACE_SHELL]
             n_edge = 3 * g.face_edge_count
-            n_inside = 3 * len(g.triangles) - n_shell - n_edge
+            n_mouth = 3 * g.mouth_inside_count
+            n_skin = 3 * len(g.triangles) - n_shell - n_mouth - n_edge
             draws = _Draws(
-                ((inside, n_shell, n_inside), (edge, n_shell + n_inside, n_edge), (shell, 0, n_shell))
+                (
+                    (skin, n_shell, n_skin),
+                    (mouth, n_shell + n_skin, n_mouth),
+                    (edge, n_shell + n_skin + n_mouth, n_edge),
+                    (shell, 0, n_shell),
+                )
             )
             levels.append((tol, g, draws))
         self._source = _SourceObjects(cam.width, levels, atlas, crop, pos, buffers)
@@ -418,7 +434,7 @@ class MeshRenderer:
         # The driven face, uploaded once for every view.
         geo, draws = src.level(w, self.config.shell_detail_px)
         src.positions.write(np.ascontiguousarray(scene.face_world[geo.face_rows], dtype="f4").tobytes())
-        for prog in (self._inside_prog, self._prog):
+        for prog in self._mouth_programs:
             _set_uniform(prog, "u_interior", float(scene.mouth_interior))
         vp = np.stack(
             [view_projection(c, self.config.near_world, self.config.far_world).T.reshape(16) for c in cameras]

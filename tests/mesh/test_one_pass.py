@@ -96,6 +96,16 @@ def test_draw_geometry_is_one_list(astronaut_obs: FaceObservation) -> None:
     # The mouth's copies sit on the face vertices they copy (driven together).
     copies = np.unique(tri[order == SURFACE_MOUTH])
     assert copies.min() >= NUM_MESH_VERTICES and copies.max() < n_face
+    # With the matte: the skin inside it, the mouth inside it, then the face reaching
+    # background (the renderer's four draws after the shell).
+    sorted_geo = build_draw_geometry(uv, src.shell, None, src.crop_matte_u8)
+    n_shell, n_edge = sorted_geo.triangle_counts[SURFACE_SHELL], sorted_geo.face_edge_count
+    n_mouth = sorted_geo.mouth_inside_count
+    face = sorted_geo.surface[sorted_geo.triangles[n_shell:, 0]]
+    n_skin = len(face) - n_mouth - n_edge
+    assert 0 < n_mouth <= mouth and 0 < n_edge and n_skin > 0
+    assert (face[:n_skin] == SURFACE_SKIN).all() and (face[n_skin : n_skin + n_mouth] == SURFACE_MOUTH).all()
+    assert geo.mouth_inside_count == 0  # without a matte every face triangle is tested
     # Coarser shell levels give fewer triangles over the same vertices.
     counts = [len(build_draw_geometry(uv, src.shell, t).triangles) for _, t in src.shell.levels()]
     assert counts == sorted(counts, reverse=True) and counts[-1] < counts[0]
@@ -199,9 +209,9 @@ def test_one_pass_draws_what_the_per_view_reference_draws(
                         counter = DrawCounter(monkeypatch)
                         out[strategy] = r.render(scene, cams)
                         monkeypatch.undo()
-                        # Three draws (the face inside the matte, the face reaching background,
-                        # the shell behind them) for all the views, or for each view.
-                        assert counter.calls == (3 if strategy == "one_pass" else 3 * n)
+                        # Four draws (the skin and the mouth inside the matte, the face reaching
+                        # background, the shell behind them) for all the views, or for each view.
+                        assert counter.calls == (4 if strategy == "one_pass" else 4 * n)
                         assert r.count_primitives(scene, cams) == n * len(r.geometry(size).triangles)
                 a, b = out["one_pass"], out["per_view"]
                 diff = np.abs(a.rgb_u8.astype(int) - b.rgb_u8.astype(int))

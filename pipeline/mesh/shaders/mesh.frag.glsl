@@ -3,17 +3,22 @@
 // Points that the source photo shows as background (matte below one half at the point's
 // position in the source crop) are left out, whatever surface they belong to.
 //
-// Compiled three times (the renderer inserts a define after the version line): with
+// Compiled four times (the renderer inserts defines after the version line): with
 // SHELL_PASS for the head shell (colour and matte from the crop: one lookup); with
-// MATTE_INSIDE for the face and mouth triangles that lie wholly inside the matte (colour from
-// the atlas, no matte test: one lookup); with neither for those that reach background (atlas
-// colour, crop matte). A software rasteriser runs both sides of a branch on a block of
-// pixels, so one program with a branch per surface would pay for every lookup everywhere.
+// MATTE_INSIDE for the face triangles that lie wholly inside the matte (colour from the
+// atlas, no matte test: one lookup), once with SKIN_ONLY for the skin and once with
+// MOUTH_ONLY for the mouth opening; with none for the skin and mouth triangles that reach
+// background (atlas colour, crop matte, the mouth chosen per triangle). A software
+// rasteriser runs both sides of a branch on a block of pixels, so one program with a branch
+// per surface would pay for every lookup, and for the mouth's shading, everywhere.
 #ifndef MATTE_INSIDE
 uniform sampler2D u_crop;       // the source crop; its alpha is the matte
 #endif
 #ifndef SHELL_PASS
 uniform sampler2D u_atlas;      // the face texture (canonical UVs)
+#endif
+#if !defined(SHELL_PASS) && !defined(SKIN_ONLY)
+#define WITH_MOUTH
 uniform float u_interior;       // 0 = the lips as photographed, 1 = the mouth interior
 uniform vec3 u_interior_rgb01;  // colour of the mouth cavity
 #endif
@@ -25,7 +30,7 @@ flat in int v_surface;
 
 out vec4 f_colour;
 
-#ifndef SHELL_PASS
+#ifdef WITH_MOUTH
 const int SURFACE_MOUTH = 1;
 
 // The open mouth seen from the front: a cavity darkening towards the corners, the upper
@@ -53,8 +58,12 @@ void main() {
     f_colour = vec4(crop.rgb, 1.0);
 #else
     vec3 rgb = texture(u_atlas, v_texcoord).rgb;
+#if defined(MOUTH_ONLY)
+    if (u_interior > 0.0) rgb = mix(rgb, mouth_interior(v_mouth), u_interior);
+#elif defined(WITH_MOUTH)
     // v_surface is constant over a triangle: a block of pixels takes one side of this.
     if (v_surface == SURFACE_MOUTH && u_interior > 0.0) rgb = mix(rgb, mouth_interior(v_mouth), u_interior);
+#endif
     f_colour = vec4(rgb, 1.0);
 #endif
 }
