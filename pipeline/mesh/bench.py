@@ -8,7 +8,11 @@ are timed, and for each view size (192 px, the CPU live layout's, and 512 px; ``
 - ``fill-only N x S``: the same pixels drawn as textured quads in one draw, through the
   shell's program (one texture lookup and the matte cut a pixel), the same framebuffers and
   read-back (:meth:`MeshRenderer.render_fill_reference`): what the rasteriser costs for these
-  pixels. ``x fill`` is the ratio of the two.
+  pixels. ``x fill`` is the ratio of the two;
+- ``untextured N x S`` (largest count only, in the same interleaved timing): the same
+  triangles with a flat fragment program, no texture lookup and no matte cut
+  (``RendererConfig(untextured=True)``): what the geometry alone costs the rasteriser,
+  against the same fill-only reference.
 
 ``tris/view`` is what the GL drew per view (a primitives query) and ``verts/view`` the
 vertices those triangles use. ``t(N) = fixed + N * per view`` is fitted to the view counts
@@ -75,6 +79,9 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
         renderer = MeshRenderer(config)
         renderers.append(renderer)
         renderer.load_source(src)
+        untextured = MeshRenderer(dataclasses.replace(config, untextured=True), ctx=renderer.ctx)
+        renderers.append(untextured)
+        untextured.load_source(src)
         msaa = config.msaa_samples
         for size in QUICK_SIZES if args.quick else SIZES:
             medians = {}
@@ -83,13 +90,13 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
                 tris = renderer.count_primitives(scene, cams) / n
                 verts = len(np.unique(renderer.geometry(size).triangles))
                 name, fill = f"render {n} x {size}px", f"fill-only {n} x {size}px"
-                r, f = time_interleaved(
-                    {
-                        name: functools.partial(renderer.render, scene, cams),
-                        fill: functools.partial(renderer.render_fill_reference, n, size, size),
-                    },
-                    repeats=repeats,
-                )
+                stages = {
+                    name: functools.partial(renderer.render, scene, cams),
+                    fill: functools.partial(renderer.render_fill_reference, n, size, size),
+                }
+                if n == max(counts):
+                    stages[f"untextured {n} x {size}px"] = functools.partial(untextured.render, scene, cams)
+                r, f, *flat = time_interleaved(stages, repeats=repeats)
                 medians[n] = r.median_ms
                 r.extra = {
                     "views": n,
@@ -100,9 +107,11 @@ def bench(args: argparse.Namespace) -> list[BenchRow]:
                     "x fill": r.median_ms / f.median_ms,
                 }
                 f.extra = {"views": n, "px": size, "msaa": msaa, "tris/view": 2, "verts/view": 4}
-                for row in (r, f):
+                for u in flat:
+                    u.extra = {**r.extra, "x fill": u.median_ms / f.median_ms}
+                for row in (r, f, *flat):
                     row.extra["views/s"] = n / (row.median_ms / 1e3)
-                rows += [r, f]
+                rows += [r, f, *flat]
             if len(medians) >= 2:
                 n_a = np.array(list(medians), dtype=np.float64)
                 per_view, fixed = np.polyfit(n_a, np.array(list(medians.values())), 1)

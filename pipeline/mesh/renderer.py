@@ -84,6 +84,9 @@ class RendererConfig:
             distance (EG3D world units, >= 0; 0.05 is about 2 cm on an adult head): the
             shell lies just behind the face at rest, and a driven face moves off it (a
             lowered chin goes down and back).
+        untextured: draw every surface flat grey, with no texture lookup and no matte cut:
+            what the geometry alone costs the rasteriser (``voodoo-holo bench render`` times
+            it beside the textured views and the fill-only reference). Not for display.
     """
 
     strategy: Strategy = "one_pass"
@@ -94,6 +97,7 @@ class RendererConfig:
     max_framebuffer_px: int = 16384
     shell_detail_px: float = 2.5
     face_depth_lift_world: float = 0.05
+    untextured: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in _STRATEGIES:
@@ -261,17 +265,22 @@ class MeshRenderer:
         # (mesh.frag.glsl).
         vertex = _shader("mesh.vert.glsl")
 
+        flat = ("UNTEXTURED",) if self.config.untextured else ()
+
         def program(*defines: str) -> moderngl.Program:
-            return self.ctx.program(vertex_shader=vertex, fragment_shader=_shader("mesh.frag.glsl", *defines))
+            return self.ctx.program(
+                vertex_shader=vertex, fragment_shader=_shader("mesh.frag.glsl", *defines, *flat)
+            )
 
         self._skin_prog = program("MATTE_INSIDE", "SKIN_ONLY")
         self._mouth_prog = program("MATTE_INSIDE", "MOUTH_ONLY")
         self._prog = program()
         self._shell_prog = program("SHELL_PASS")
+        interior = tuple(float(c) for c in self.config.mouth_interior_rgb01)
         for prog in self._mouth_programs:
-            _set_uniform(prog, "u_interior_rgb01", tuple(float(c) for c in self.config.mouth_interior_rgb01))
+            _set_uniform(prog, "u_interior_rgb01", interior, optional=bool(flat))
         for prog in (self._skin_prog, *self._mouth_programs):
-            _set_uniform(prog, "u_atlas", 0)
+            _set_uniform(prog, "u_atlas", 0, optional=bool(flat))
         near, far = self.config.near_world, self.config.far_world
         for prog in self._programs:
             _set_uniform(prog, "u_crop", 1, optional=True)
@@ -435,7 +444,7 @@ class MeshRenderer:
         geo, draws = src.level(w, self.config.shell_detail_px)
         src.positions.write(np.ascontiguousarray(scene.face_world[geo.face_rows], dtype="f4").tobytes())
         for prog in self._mouth_programs:
-            _set_uniform(prog, "u_interior", float(scene.mouth_interior))
+            _set_uniform(prog, "u_interior", float(scene.mouth_interior), optional=self.config.untextured)
         vp = np.stack(
             [view_projection(c, self.config.near_world, self.config.far_world).T.reshape(16) for c in cameras]
         )

@@ -49,6 +49,11 @@ vec3 mouth_interior(vec2 m) {
 #endif
 
 void main() {
+#ifdef UNTEXTURED
+    // The geometry alone (RendererConfig.untextured): no lookup, no matte cut.
+    f_colour = vec4(0.5, 0.5, 0.5, 1.0);
+    return;
+#endif
 #ifndef MATTE_INSIDE
     vec4 crop = texture(u_crop, v_matte_uv);
     if (crop.a < 0.5) discard;
