@@ -145,10 +145,9 @@ class Compositor:
         self._status_text = ""
         # An offscreen target is drawn when read, not every frame (see OffscreenSink).
         self._draw_pending = False
-        self._draw_on_read = False
-        if isinstance(sink, OffscreenSink):
-            self._draw_on_read = True
-            sink.before_read = self._draw_if_pending
+        self._offscreen = sink if isinstance(sink, OffscreenSink) else None
+        if self._offscreen is not None:
+            self._offscreen.before_read = self._draw_if_pending
 
     # -- input ---------------------------------------------------------------------------
     def submit(self, seq: int, view_ids: Sequence[int], rgb_u8: np.ndarray, t_capture_ns: int) -> None:
@@ -211,7 +210,7 @@ class Compositor:
             self._dirty = True
         if not (self._dirty or force):
             return None
-        if self._draw_on_read:
+        if self._offscreen is not None:
             self._draw_pending = True
         else:
             self._draw()
@@ -288,8 +287,8 @@ class Compositor:
             self._draw()
 
     def release(self) -> None:
-        if isinstance(self.sink, OffscreenSink):
-            self.sink.before_read = None
+        if self._offscreen is not None:
+            self._offscreen.before_read = None
         if self._lens is not None:
             self._lens.release()
         self._preview.release()

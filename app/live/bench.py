@@ -43,6 +43,7 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
     backend = avatar.backend
     duration = 12.0 if args.quick else 30.0
     driver = sample_driver()
+    plan = plan_views(views, view_size)
 
     def run(paced: bool) -> dict:
         with tempfile.TemporaryDirectory(prefix="voodoo-holo-bench-") as tmp:
@@ -52,7 +53,7 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
                 driver=str(driver),
                 avatar=avatar,
                 output=OutputChoice("headless"),
-                plan=plan_views(views, view_size),
+                plan=plan,
                 duration_s=duration,
                 metrics_out=metrics,
                 pace_driver=paced,
@@ -70,7 +71,6 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
             return json.loads(metrics.read_text())
 
     common = {"views": views, "view_px": view_size, "backend": backend}
-    plan = plan_views(views, view_size)
     repeats = args.repeats or 30
     # The renderer alone is timed before and after the calls, half the runs each: the
     # machine's speed drifts over the minutes the calls take, and the ratio should not.
@@ -84,12 +84,12 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
             rows.append(
                 BenchRow(f"{name}: {stage}", lat["p50"], lat["p90"], float("nan"), lat["n"], dict(common))
             )
-    clip_fps = _clip_fps(driver)
-    live = {
-        "glass to glass (capture -> present)": m,
-        "unpaced driver: glass to glass": run(paced=False),
-    }
-    for label, metrics in live.items():
+    # (label, metrics, the clip's frame rate when the driver played at it, None unpaced)
+    live = [
+        ("glass to glass (capture -> present)", m, _clip_fps(driver)),
+        ("unpaced driver: glass to glass", run(paced=False), None),
+    ]
+    for label, metrics, clip_fps in live:
         g2g = metrics["frames"]["glass_to_glass_ms"]
         comp = metrics["roles"]["compositor"]["stats"].get("counters", {})
         fps = float(metrics["frames"]["fps"])
@@ -109,14 +109,15 @@ def _live_rows(args: argparse.Namespace) -> list[BenchRow]:
                 },
             )
         )
-    rows[-2].extra["of driver"] = round(float(m["frames"]["fps"]) / clip_fps, 2)
+        if clip_fps is not None:
+            rows[-1].extra["of driver"] = round(fps / clip_fps, 2)
     if backend == "mesh":
         alone_ms += _renderer_alone_ms(plan.views, max(1, repeats - len(alone_ms)))
         alone = row_from_times(
             f"renderer alone: {views} views {plan.views.width_px}x{plan.views.height_px}", alone_ms
         )
         alone_fps = 1000.0 / alone.median_ms
-        unpaced_fps = rows[-1].extra["fps"]
+        unpaced_fps = float(live[-1][1]["frames"]["fps"])
         alone.extra.update(
             {**common, "fps": round(alone_fps, 2), "live / alone": round(unpaced_fps / alone_fps, 2)}
         )
